@@ -1,0 +1,93 @@
+# Weir's front door. `make help` lists every target.
+# Every target sets up what it needs (.venv, pinned packages, the npm package for local Kinesis)
+# and is safe to run twice.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+NODE_MODULES := local/node_modules/.package-lock.json
+TEMPLATE := template.yaml
+# Offline template checks need a region and (fake) credentials, never real ones.
+CHECK_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+	SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
+PYTEST_ARGS ?=
+PARAMS ?=
+SAMCONFIG_ENV ?= default
+
+.PHONY: help
+help: ## List every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Weir needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements/dev.lock $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.lock
+	touch $@
+
+$(NODE_MODULES): local/package.json local/package-lock.json
+	npm ci --prefix local --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: setup
+setup: $(VENV)/.installed $(NODE_MODULES) ## Create .venv with the pinned packages and install kinesalite
+	@echo "ready: $(BIN)/python, local/node_modules"
+
+.PHONY: lock
+lock: $(BIN)/python ## Re-resolve requirements/dev.in into the pinned requirements/dev.lock
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip compile --quiet requirements/dev.in -o requirements/dev.lock --python-version 3.11 --no-header
+
+.PHONY: lint
+lint: setup ## ruff (lint and format check) and mypy (strict on layers/weir)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/weir functions local load tests
+
+.PHONY: fmt
+fmt: setup ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: check-template
+check-template: setup ## cfn-lint on the source and the translated template, and sam validate --lint
+	@mkdir -p build
+	$(CHECK_ENV) $(BIN)/python -m local.translate $(TEMPLATE) > build/translated.json
+	$(CHECK_ENV) $(BIN)/cfn-lint $(TEMPLATE)
+	$(CHECK_ENV) $(BIN)/cfn-lint build/translated.json
+	$(CHECK_ENV) $(BIN)/sam validate --lint --template-file $(TEMPLATE)
+
+.PHONY: pytest
+pytest: setup ## Run the test suite only (PYTEST_ARGS="-k producer" to narrow it)
+	$(CHECK_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint check-template pytest ## Every check: lint, types, template checks and all tests
+
+.PHONY: build
+build: setup ## sam build for python3.13/arm64 (finds a python3.13 through pyenv when it is not on PATH)
+	PATH="$$($(BIN)/python -m local.python313 --bin-dir):$$PATH" $(CHECK_ENV) $(BIN)/sam build --template-file $(TEMPLATE)
+
+.PHONY: run
+run: setup ## Run the pipeline end to end on this machine (PARAMS="Key=Value ..." overrides the template)
+	$(BIN)/python -m local.run --params "$(PARAMS)"
+
+.PHONY: deploy
+deploy: build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod)
+	SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)
+
+.PHONY: clean
+clean: ## Remove build output (keeps .venv and local/node_modules)
+	rm -rf .aws-sam build .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: distclean
+distclean: clean ## Remove build output, .venv and local/node_modules
+	rm -rf $(VENV) local/node_modules

@@ -1,0 +1,101 @@
+"""Configuration of each function, read once at cold start from the environment that
+template.yaml sets, and validated: a bad value fails the cold start with a message naming the
+variable, instead of failing the first request that happens to use it.
+
+Domain code receives these models; it never reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from weir.aws import ClientSettings
+from weir.backoff import Backoff
+from weir.producer import KinesisLimits, Ordering, ProducerSettings
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a valid configuration."""
+
+
+class _EnvModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        try:
+            return cls.model_validate(dict(environ))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+            raise ConfigError(f"invalid {cls.__name__} environment: {problems}") from None
+
+
+class ProducerConfig(_EnvModel):
+    """How the ``weir`` producer talks to Kinesis (shared by ingest, redrive and load users)."""
+
+    stream_name: str = Field(alias="STREAM_NAME", min_length=1)
+    connect_timeout: float = Field(1.0, alias="KINESIS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    read_timeout: float = Field(2.0, alias="KINESIS_READ_TIMEOUT_SECONDS", gt=0, le=60)
+    # The producer runs the only retry loop (it alone sees per-entry failures and the deadline),
+    # so botocore makes a single attempt per call unless this says otherwise.
+    sdk_max_attempts: int = Field(1, alias="KINESIS_SDK_MAX_ATTEMPTS", ge=1, le=10)
+    max_attempts: int = Field(6, alias="PRODUCER_MAX_ATTEMPTS", ge=1, le=50)
+    backoff_base: float = Field(0.05, alias="PRODUCER_BACKOFF_BASE_SECONDS", gt=0, le=10)
+    backoff_cap: float = Field(1.0, alias="PRODUCER_BACKOFF_CAP_SECONDS", gt=0, le=60)
+    ordering: Literal["none", "per-key"] = Field("none", alias="PRODUCER_ORDERING")
+    # The stream's own record limit (template Parameter MaxRecordSizeKiB sets both).
+    max_record_kib: int = Field(1024, alias="MAX_RECORD_SIZE_KIB", ge=1024, le=10240)
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> Self:
+        if self.backoff_cap < self.backoff_base:
+            raise ValueError("PRODUCER_BACKOFF_CAP_SECONDS must be >= PRODUCER_BACKOFF_BASE_SECONDS")
+        return self
+
+    def client_settings(self) -> ClientSettings:
+        return ClientSettings(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_attempts=self.sdk_max_attempts,
+            max_pool_connections=10,
+        )
+
+    def producer_settings(self) -> ProducerSettings:
+        return ProducerSettings(
+            max_attempts=self.max_attempts,
+            backoff=Backoff(base=self.backoff_base, cap=self.backoff_cap),
+            ordering=Ordering(self.ordering),
+            limits=KinesisLimits(max_record_bytes=self.max_record_kib * 1024),
+        )
+
+
+class IngestConfig(ProducerConfig):
+    overflow_queue_url: str = Field(alias="OVERFLOW_QUEUE_URL", min_length=1)
+    max_request_bytes: int = Field(1024 * 1024, alias="MAX_REQUEST_BYTES", ge=1024, le=6 * 1024 * 1024)
+    max_events_per_request: int = Field(500, alias="MAX_EVENTS_PER_REQUEST", ge=1, le=10_000)
+    # Total time for writing one request's events to the stream and, failing that, to the queue.
+    deadline_seconds: float = Field(8.0, alias="INGEST_DEADLINE_SECONDS", gt=0, le=28)
+    # Time kept back from the stream for the overflow spill; without it a slow stream would use
+    # the whole deadline and leave no time to make the events durable elsewhere.
+    spill_reserve_seconds: float = Field(2.0, alias="SPILL_RESERVE_SECONDS", gt=0, le=10)
+    # Time kept back from Lambda's timeout to answer and flush logs and metrics.
+    safety_margin_seconds: float = Field(0.5, alias="SAFETY_MARGIN_SECONDS", ge=0, le=5)
+    sqs_connect_timeout: float = Field(1.0, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    sqs_read_timeout: float = Field(2.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
+    spill_max_attempts: int = Field(4, alias="SPILL_MAX_ATTEMPTS", ge=1, le=20)
+    overflow_max_message_bytes: int = Field(1024 * 1024, alias="OVERFLOW_MAX_MESSAGE_BYTES", ge=1024, le=1024 * 1024)
+    retry_after_seconds: int = Field(1, alias="RETRY_AFTER_SECONDS", ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _reserve_fits(self) -> Self:
+        if self.spill_reserve_seconds >= self.deadline_seconds:
+            raise ValueError("SPILL_RESERVE_SECONDS must be < INGEST_DEADLINE_SECONDS")
+        return self
+
+    def sqs_client_settings(self) -> ClientSettings:
+        return ClientSettings(
+            connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=1
+        )

@@ -1,0 +1,75 @@
+"""The event envelope: one JSON object per Kinesis record.
+
+``{"event_id": str (1-128, unique), "type": str, "occurred_at": RFC 3339, "partition_key": str
+(optional), "payload": object}``. The producer stamps ``event_id`` when the client leaves it out;
+the consumer's idempotency key is ``event_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+
+# RFC 3339 section 5.6 date-time: a full date, a full time and a mandatory offset.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: str) -> str:
+    if not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-23T12:00:00Z")
+    try:
+        # fromisoformat checks the calendar (no 2026-02-30); it wants at most 6 fraction digits.
+        normalised = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("z", "Z"))
+        datetime.fromisoformat(normalised)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid date-time: {exc}") from None
+    return value
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must contain only printable characters")
+    return value
+
+
+EventId = Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_printable)]
+PartitionKey = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class EventIn(BaseModel):
+    """An envelope as a client sends it (``event_id`` may be missing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: EventId | None = None
+    type: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    occurred_at: Annotated[StrictStr, AfterValidator(_rfc3339)]
+    partition_key: PartitionKey | None = None
+    payload: dict[str, Any]
+
+
+class Event(EventIn):
+    """An envelope as it travels on the stream: ``event_id`` is always there."""
+
+    event_id: EventId
+
+    @property
+    def key(self) -> str:
+        """The partition key; without one, the event id spreads events over every shard."""
+        return self.partition_key or self.event_id
+
+    def to_record_data(self) -> bytes:
+        return json.dumps(self.model_dump(exclude_none=True), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def stamp(event: EventIn) -> Event:
+    """The envelope with an ``event_id``: the client's, or a new random one."""
+    data = event.model_dump()
+    if data["event_id"] is None:
+        data["event_id"] = str(uuid.uuid4())
+    return Event.model_validate(data)

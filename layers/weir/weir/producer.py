@@ -1,0 +1,381 @@
+"""The Kinesis producer: PutRecords with resubmission of exactly the entries that failed.
+
+A PutRecords call that throttles some entries still answers HTTP 200; the SDK does not retry
+those entries, so a caller that only checks for exceptions loses them silently. This producer:
+
+* refuses a record that breaks a Kinesis limit before any call is made;
+* packs records, in order, into requests that respect every PutRecords limit;
+* resubmits only the failed entries, with exponential backoff and full jitter, a bounded number
+  of attempts per record, and never past its deadline;
+* classifies whole-call errors: transient ones are retried, permanent ones are not;
+* answers with an exact outcome for every record: shard and sequence number, or the final error.
+
+Ordering: Kinesis orders records per shard by arrival. A resubmitted record lands after records
+of the same partition key that succeeded in the meantime. ``Ordering.PER_KEY`` prevents that by
+keeping at most one record of each partition key in flight; see docs/producer.md for its cost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from weir.backoff import Backoff
+from weir.deadline import Deadline
+from weir.errors import ErrorKind, classify, classify_code, error_code
+
+MIB = 1024 * 1024
+
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+PREDECESSOR_FAILED = "OrderedPredecessorFailed"
+
+
+@dataclass(frozen=True)
+class KinesisLimits:
+    """PutRecords limits (see docs/aws-facts.md). ``max_record_bytes`` is the stream's own limit."""
+
+    max_entries: int = 500
+    max_request_bytes: int = 10 * MIB
+    max_record_bytes: int = 1 * MIB
+    max_partition_key_chars: int = 256
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_entries <= 500:
+            raise ValueError(f"max_entries must be in [1, 500], got {self.max_entries}")
+        if not 1 <= self.max_record_bytes <= self.max_request_bytes:
+            raise ValueError("max_record_bytes must be in [1, max_request_bytes]")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record to write: its data and the partition key whose MD5 picks the shard."""
+
+    data: bytes
+    partition_key: str
+
+    @property
+    def size(self) -> int:
+        """Bytes counted against the record and request limits: data plus partition key."""
+        return len(self.data) + len(self.partition_key.encode("utf-8"))
+
+
+class RecordRejected(ValueError):
+    """A record breaks a Kinesis limit; raised before any call is made."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"record {index}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+def check_record(index: int, record: Record, limits: KinesisLimits) -> None:
+    """Raise :class:`RecordRejected` when ``record`` cannot be written to the stream."""
+    key_chars = len(record.partition_key)
+    if not 1 <= key_chars <= limits.max_partition_key_chars:
+        raise RecordRejected(
+            index,
+            f"partition key is {key_chars} characters; Kinesis takes 1 to {limits.max_partition_key_chars}",
+        )
+    if record.size > limits.max_record_bytes:
+        raise RecordRejected(
+            index,
+            f"record is {record.size} bytes (data plus partition key); the stream takes at most "
+            f"{limits.max_record_bytes}",
+        )
+
+
+def plan_requests(indexed: Sequence[tuple[int, Record]], limits: KinesisLimits) -> list[list[tuple[int, Record]]]:
+    """Pack records, in their order, into PutRecords requests that respect every limit.
+
+    Each record must already pass :func:`check_record`.
+    """
+    requests: list[list[tuple[int, Record]]] = []
+    current: list[tuple[int, Record]] = []
+    current_bytes = 0
+    for item in indexed:
+        size = item[1].size
+        if current and (len(current) == limits.max_entries or current_bytes + size > limits.max_request_bytes):
+            requests.append(current)
+            current, current_bytes = [], 0
+        current.append(item)
+        current_bytes += size
+    if current:
+        requests.append(current)
+    return requests
+
+
+class Ordering(Enum):
+    """``NONE``: maximum throughput; a resubmitted record may land after a later one of its key.
+    ``PER_KEY``: at most one record of each partition key in flight, so a key's records land in
+    the order given; a record that finally fails takes the later records of its key with it."""
+
+    NONE = "none"
+    PER_KEY = "per-key"
+
+
+@dataclass
+class RecordOutcome:
+    """What happened to one record. ``ok`` with shard and sequence number, or the final error."""
+
+    ok: bool = False
+    shard_id: str | None = None
+    sequence_number: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class ProducerStats:
+    """Figures for one :meth:`Producer.put`; the caller turns them into metrics."""
+
+    calls: int = 0
+    records: int = 0
+    entries_sent: int = 0
+    throttled_entries: int = 0
+    failed_entries: int = 0
+    resubmitted_entries: int = 0
+    whole_call_errors: int = 0
+    rounds: int = 0
+    call_latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+@dataclass
+class PutResult:
+    outcomes: list[RecordOutcome]
+    stats: ProducerStats
+
+    @property
+    def failed_indexes(self) -> list[int]:
+        return [i for i, outcome in enumerate(self.outcomes) if not outcome.ok]
+
+    @property
+    def all_ok(self) -> bool:
+        return all(outcome.ok for outcome in self.outcomes)
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    """``max_attempts`` bounds how often one record is sent (first try included)."""
+
+    max_attempts: int = 6
+    backoff: Backoff = field(default_factory=Backoff)
+    ordering: Ordering = Ordering.NONE
+    limits: KinesisLimits = field(default_factory=KinesisLimits)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_attempts <= 50:
+            raise ValueError(f"max_attempts must be in [1, 50], got {self.max_attempts}")
+
+
+class Producer:
+    """Writes records to one stream. Thread-safe if the client is (boto3 clients are).
+
+    ``client`` is a boto3 Kinesis client; ``call_seconds`` is the longest one call can take with
+    that client's timeouts and retries (``ClientSettings.worst_case_seconds``): a call is only
+    started when the deadline leaves that much time, so :meth:`put` returns within its deadline
+    even when the endpoint hangs.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        stream: str,
+        call_seconds: float,
+        settings: ProducerSettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not stream:
+            raise ValueError("stream name or ARN is required")
+        self._client = client
+        self._stream_arg = {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
+        self._call_seconds = call_seconds
+        self.settings = settings or ProducerSettings()
+        self._sleep = sleep
+        self._clock = clock
+
+    def put(self, records: Sequence[Record], deadline: Deadline) -> PutResult:
+        """Write ``records``; return one outcome per record, in the same order.
+
+        Raises :class:`RecordRejected` (and calls nothing) if any record breaks a limit.
+        """
+        limits = self.settings.limits
+        for index, record in enumerate(records):
+            check_record(index, record, limits)
+
+        started = self._clock()
+        stats = ProducerStats(records=len(records))
+        outcomes = [RecordOutcome() for _ in records]
+        done = [False] * len(records)
+        retry = 0
+        while True:
+            pending = [i for i, finished in enumerate(done) if not finished]
+            if not pending:
+                break
+            if not deadline.allows(self._call_seconds):
+                self._fail_for_deadline(pending, outcomes, done)
+                break
+            stats.rounds += 1
+            to_retry = self._send_round(self._select(pending, records), records, outcomes, done, stats, deadline)
+            for i in to_retry:
+                if outcomes[i].attempts >= self.settings.max_attempts:
+                    done[i] = True
+                    outcomes[
+                        i
+                    ].error_message = (
+                        f"gave up after {outcomes[i].attempts} attempts; last error: {outcomes[i].error_message}"
+                    )
+            if self.settings.ordering is Ordering.PER_KEY:
+                self._fail_successors_of_failures(records, outcomes, done)
+            # Something failed transiently: wait before the next round. When no call could follow
+            # the wait inside the deadline, the loop's deadline check ends it.
+            if any(not done[i] for i in to_retry) and self._back_off(retry, deadline):
+                retry += 1
+        stats.elapsed = self._clock() - started
+        return PutResult(outcomes, stats)
+
+    # --- one round ---------------------------------------------------------------------
+
+    def _select(self, pending: list[int], records: Sequence[Record]) -> list[int]:
+        if self.settings.ordering is Ordering.NONE:
+            return pending
+        seen: set[str] = set()
+        chosen = []
+        for i in pending:
+            key = records[i].partition_key
+            if key not in seen:
+                seen.add(key)
+                chosen.append(i)
+        return chosen
+
+    def _send_round(
+        self,
+        batch: list[int],
+        records: Sequence[Record],
+        outcomes: list[RecordOutcome],
+        done: list[bool],
+        stats: ProducerStats,
+        deadline: Deadline,
+    ) -> list[int]:
+        """Send ``batch``; mark what is decided in ``done``; return the transient failures.
+
+        A request the deadline leaves no time for is not sent: its records stay undecided and
+        the caller's deadline check fails them.
+        """
+        retry: list[int] = []
+        for request in plan_requests([(i, records[i]) for i in batch], self.settings.limits):
+            if not deadline.allows(self._call_seconds):
+                break
+            retry.extend(self._send_request(request, outcomes, done, stats))
+        return retry
+
+    def _send_request(
+        self,
+        request: list[tuple[int, Record]],
+        outcomes: list[RecordOutcome],
+        done: list[bool],
+        stats: ProducerStats,
+    ) -> list[int]:
+        for i, _ in request:
+            if outcomes[i].attempts > 0:
+                stats.resubmitted_entries += 1
+            outcomes[i].attempts += 1
+        stats.calls += 1
+        stats.entries_sent += len(request)
+        call_started = self._clock()
+        try:
+            response = self._client.put_records(
+                Records=[{"Data": r.data, "PartitionKey": r.partition_key} for _, r in request],
+                **self._stream_arg,
+            )
+        except (ClientError, BotoCoreError) as exc:  # classified below; every record keeps the error
+            stats.call_latencies.append(self._clock() - call_started)
+            stats.whole_call_errors += 1
+            transient = classify(exc) is ErrorKind.TRANSIENT
+            for i, _ in request:
+                outcomes[i].error_code = error_code(exc)
+                outcomes[i].error_message = str(exc)
+                done[i] = not transient
+            return [i for i, _ in request] if transient else []
+        stats.call_latencies.append(self._clock() - call_started)
+        return self._apply_entries(request, response, outcomes, done, stats)
+
+    @staticmethod
+    def _apply_entries(
+        request: list[tuple[int, Record]],
+        response: dict[str, Any],
+        outcomes: list[RecordOutcome],
+        done: list[bool],
+        stats: ProducerStats,
+    ) -> list[int]:
+        entries = response.get("Records", [])
+        if len(entries) != len(request):
+            # The result array is in request order, one per entry; anything else means we cannot
+            # tell which record landed, so every entry is retried (the consumer deduplicates).
+            for i, _ in request:
+                outcomes[i].error_code = "MalformedResponse"
+                outcomes[i].error_message = f"{len(entries)} results for {len(request)} entries"
+            return [i for i, _ in request]
+        retry = []
+        for (i, _), entry in zip(request, entries, strict=True):
+            outcome = outcomes[i]
+            code = entry.get("ErrorCode")
+            if not code:
+                outcome.ok = True
+                outcome.shard_id = entry.get("ShardId")
+                outcome.sequence_number = entry.get("SequenceNumber")
+                outcome.error_code = outcome.error_message = None
+                done[i] = True
+                continue
+            stats.failed_entries += 1
+            if code == "ProvisionedThroughputExceededException":
+                stats.throttled_entries += 1
+            outcome.error_code = code
+            outcome.error_message = entry.get("ErrorMessage")
+            if classify_code(code) is ErrorKind.TRANSIENT:
+                retry.append(i)
+            else:
+                done[i] = True
+        return retry
+
+    # --- between rounds ----------------------------------------------------------------
+
+    def _back_off(self, retry: int, deadline: Deadline) -> bool:
+        """Sleep a full-jitter delay; False when no call could follow it inside the deadline."""
+        room = deadline.remaining() - self._call_seconds
+        if room <= 0:
+            return False
+        self._sleep(min(self.settings.backoff.delay(retry), room))
+        return True
+
+    @staticmethod
+    def _fail_for_deadline(pending: Iterable[int], outcomes: list[RecordOutcome], done: list[bool]) -> None:
+        for i in pending:
+            last = outcomes[i].error_code
+            outcomes[i].error_message = f"deadline reached; last error: {last or 'none'}: {outcomes[i].error_message}"
+            outcomes[i].error_code = DEADLINE_EXCEEDED
+            done[i] = True
+
+    @staticmethod
+    def _fail_successors_of_failures(
+        records: Sequence[Record], outcomes: list[RecordOutcome], done: list[bool]
+    ) -> None:
+        """Per-key ordering: once a record of a key has failed for good, the later ones of that
+        key are not written either (they would land before it once it is redriven)."""
+        failed_keys: set[str] = set()
+        for i, record in enumerate(records):
+            key = record.partition_key
+            if not done[i]:
+                if key in failed_keys:
+                    done[i] = True
+                    outcomes[i].error_code = PREDECESSOR_FAILED
+                    outcomes[i].error_message = "an earlier record of this partition key was not written"
+            elif not outcomes[i].ok:
+                failed_keys.add(key)
