@@ -14,9 +14,18 @@ from pathlib import Path
 WANTED = "3.13"
 
 
+def _runs(python: Path) -> bool:
+    """pyenv puts shims on PATH that exist but fail unless their version is selected."""
+    try:
+        result = subprocess.run([str(python), "-c", "import sys"], capture_output=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return result.returncode == 0
+
+
 def find_bin_dir() -> Path | None:
     on_path = shutil.which(f"python{WANTED}")
-    if on_path:
+    if on_path and "/shims/" not in on_path and _runs(Path(on_path)):
         return Path(on_path).resolve().parent
     pyenv = shutil.which("pyenv")
     if not pyenv:
@@ -26,7 +35,7 @@ def find_bin_dir() -> Path | None:
     for version in sorted(versions, reverse=True):
         prefix = subprocess.run([pyenv, "prefix", version], capture_output=True, text=True, check=False)
         candidate = Path(prefix.stdout.strip()) / "bin"
-        if prefix.returncode == 0 and (candidate / f"python{WANTED}").exists():
+        if prefix.returncode == 0 and _runs(candidate / f"python{WANTED}"):
             return candidate
     return None
 

@@ -117,7 +117,11 @@ def translate(template: Mapping[str, Any], overrides: Mapping[str, str] | None =
     values = parameter_values(template, overrides)
     # As sam-cli does: only region and partition; the rest stays for CloudFormation to resolve.
     values.update({"AWS::Region": LOCAL_REGION, "AWS::Partition": "aws"})
-    translator = Translator(_NoManagedPolicyLookup().load(), Parser())
+    import boto3
+
+    translator = Translator(
+        _NoManagedPolicyLookup().load(), Parser(), boto_session=boto3.session.Session(region_name=LOCAL_REGION)
+    )
     try:
         result: dict[str, Any] = translator.translate(with_code_in_s3(template), parameter_values=values)
     except InvalidDocumentException as exc:
@@ -137,3 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     translated = translate(load_template(Path(args.template)), parse_overrides(args.params))
     print(json.dumps(translated, indent=2, sort_keys=True))
     return 0
+
+
+def function_environment(translated: Mapping[str, Any], logical_id: str, scope: Any) -> dict[str, str]:
+    """The environment variables template.yaml gives a function, resolved in ``scope``
+    (a :class:`local.resolve.Scope`)."""
+    from local.resolve import resolve
+
+    resource = translated["Resources"].get(logical_id)
+    if resource is None or resource.get("Type") != "AWS::Lambda::Function":
+        raise KeyError(f"{logical_id} is not a function of the template")
+    variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+    return {name: str(value) for name, value in resolve(variables, scope).items()}

@@ -83,16 +83,32 @@ class IngestConfig(ProducerConfig):
     spill_reserve_seconds: float = Field(2.0, alias="SPILL_RESERVE_SECONDS", gt=0, le=10)
     # Time kept back from Lambda's timeout to answer and flush logs and metrics.
     safety_margin_seconds: float = Field(0.5, alias="SAFETY_MARGIN_SECONDS", ge=0, le=5)
-    sqs_connect_timeout: float = Field(1.0, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
-    sqs_read_timeout: float = Field(2.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
+    sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    sqs_read_timeout: float = Field(1.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
     spill_max_attempts: int = Field(4, alias="SPILL_MAX_ATTEMPTS", ge=1, le=20)
     overflow_max_message_bytes: int = Field(1024 * 1024, alias="OVERFLOW_MAX_MESSAGE_BYTES", ge=1024, le=1024 * 1024)
     retry_after_seconds: int = Field(1, alias="RETRY_AFTER_SECONDS", ge=1, le=3600)
 
     @model_validator(mode="after")
-    def _reserve_fits(self) -> Self:
+    def _calls_fit_the_deadline(self) -> Self:
+        # A call is only started when the deadline leaves room for its worst case (connect plus
+        # read timeout). Settings where not even one call fits would make every request a 503.
         if self.spill_reserve_seconds >= self.deadline_seconds:
             raise ValueError("SPILL_RESERVE_SECONDS must be < INGEST_DEADLINE_SECONDS")
+        kinesis_call = self.client_settings().worst_case_seconds
+        stream_budget = self.deadline_seconds - self.spill_reserve_seconds
+        if stream_budget < kinesis_call:
+            raise ValueError(
+                f"INGEST_DEADLINE_SECONDS - SPILL_RESERVE_SECONDS ({stream_budget:g} s)"
+                f" leaves no room for one Kinesis call ({kinesis_call:g} s: KINESIS_CONNECT_TIMEOUT_SECONDS +"
+                " KINESIS_READ_TIMEOUT_SECONDS, times KINESIS_SDK_MAX_ATTEMPTS)"
+            )
+        sqs_call = self.sqs_client_settings().worst_case_seconds
+        if self.spill_reserve_seconds < sqs_call:
+            raise ValueError(
+                f"SPILL_RESERVE_SECONDS ({self.spill_reserve_seconds:g} s) leaves no room for one SQS call"
+                f" ({sqs_call:g} s: SQS_CONNECT_TIMEOUT_SECONDS + SQS_READ_TIMEOUT_SECONDS)"
+            )
         return self
 
     def sqs_client_settings(self) -> ClientSettings:

@@ -1,0 +1,1 @@
+"""Locust load tests, load shapes, the reconciliation report and the capacity planner."""

@@ -1,0 +1,335 @@
+"""Deploy template.yaml into the local endpoint.
+
+aws-sam-translator expands the template with the parameter overrides; the deployer then creates,
+through the endpoint, every resource the functions use (streams, queues, tables, buckets) with the
+names and properties the template gives them, and records each function's resolved environment
+and each event source mapping for the local runtime. There is no second copy of the configuration.
+
+Resource types that only matter in AWS (IAM roles, log groups, alarms, API stages, layers) are
+recorded as not emulated; docs/local.md lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local.resolve import ResolveError, Scope, resolve
+from local.template import LOCAL_REGION, ROOT, load_template, parameter_values, translate
+
+LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must match what moto answers
+LOCAL_API_URL = "http://127.0.0.1:3000"
+# Kinesalite has no on-demand mode; an ON_DEMAND stream starts with AWS's initial 4 MiB/s of writes.
+ON_DEMAND_LOCAL_SHARDS = 4
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    name: str
+    arn: str
+    handler_path: Path
+    handler: str
+    timeout: int
+    memory: int
+    reserved_concurrency: int | None
+    environment: dict[str, str]
+
+
+@dataclass
+class LocalStack:
+    name: str
+    parameters: dict[str, Any]
+    outputs: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    event_source_mappings: list[dict[str, Any]] = field(default_factory=list)
+    physical_ids: dict[str, str] = field(default_factory=dict)
+    not_emulated: dict[str, str] = field(default_factory=dict)
+    # Content directories of the template's layers: what Lambda mounts at /opt/python.
+    layer_paths: list[Path] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "parameters": self.parameters,
+            "outputs": self.outputs,
+            "physical_ids": self.physical_ids,
+            "functions": {k: {**vars(f), "handler_path": str(f.handler_path)} for k, f in self.functions.items()},
+            "event_source_mappings": self.event_source_mappings,
+            "not_emulated": self.not_emulated,
+            "layer_paths": [str(p) for p in self.layer_paths],
+        }
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+def _client(service: str, endpoint_url: str) -> Any:
+    config = Config(connect_timeout=2, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
+    return boto3.session.Session().client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint_url, region_name=LOCAL_REGION, config=config
+    )
+
+
+class Deployer:
+    def __init__(self, endpoint_url: str, stack_name: str = "weir-local", template_path: Path | None = None) -> None:
+        self.endpoint_url = endpoint_url
+        self.stack_name = stack_name
+        self.template_path = template_path or ROOT / "template.yaml"
+
+    def deploy(self, overrides: Mapping[str, str] | None = None) -> LocalStack:
+        source = load_template(self.template_path)
+        translated = translate(source, overrides)
+        parameters = parameter_values(source, overrides)
+        parameters.update(
+            {
+                "AWS::Region": LOCAL_REGION,
+                "AWS::AccountId": LOCAL_ACCOUNT_ID,
+                "AWS::Partition": "aws",
+                "AWS::StackName": self.stack_name,
+                "AWS::StackId": f"arn:aws:cloudformation:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stack/{self.stack_name}/x",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::NotificationARNs": [],
+            }
+        )
+        scope = Scope(parameters, conditions=translated.get("Conditions", {}))
+        stack = LocalStack(self.stack_name, {k: v for k, v in parameters.items() if not k.startswith("AWS::")})
+        pending = {
+            name: resource
+            for name, resource in translated["Resources"].items()
+            if "Condition" not in resource or scope.condition(resource["Condition"])
+        }
+        # Create in dependency order: a resource whose references are not known yet waits a pass.
+        while pending:
+            progressed = False
+            errors: dict[str, str] = {}
+            for name in list(pending):
+                try:
+                    self._create(name, pending[name], scope, stack, source)
+                except ResolveError as exc:
+                    errors[name] = str(exc)
+                    continue
+                del pending[name]
+                progressed = True
+            if not progressed:
+                raise DeployError(f"cannot resolve references: {errors}")
+        for resource in source["Resources"].values():
+            if resource.get("Type") == "AWS::Serverless::LayerVersion":
+                stack.layer_paths.append((self.template_path.parent / resource["Properties"]["ContentUri"]).resolve())
+        for name, output in translated.get("Outputs", {}).items():
+            stack.outputs[name] = str(resolve(output["Value"], scope))
+        return stack
+
+    # --- one resource ------------------------------------------------------------------
+
+    def _create(
+        self, name: str, resource: dict[str, Any], scope: Scope, stack: LocalStack, source: dict[str, Any]
+    ) -> None:
+        kind = resource["Type"]
+        creator = getattr(self, "_" + kind.replace("::", "_").lower(), None)
+        if creator is None:
+            # Ref and Arn placeholders so that references to it still resolve.
+            scope.refs[name] = f"{self.stack_name}-{name}"
+            scope.attributes[(name, "Arn")] = f"arn:aws:local:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{name}"
+            stack.not_emulated[name] = kind
+            return
+        properties = resolve(resource.get("Properties", {}), scope)
+        creator(name, properties, resource, scope, stack, source)
+
+    def _physical_name(self, name: str) -> str:
+        return f"{self.stack_name}-{name}-{secrets.token_hex(4)}".lower()
+
+    def _aws_kinesis_stream(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        kinesis = _client("kinesis", self.endpoint_url)
+        stream = props.get("Name") or self._physical_name(name)
+        mode = props.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
+        shards = (
+            int(props.get("ShardCount") or ON_DEMAND_LOCAL_SHARDS) if mode == "PROVISIONED" else ON_DEMAND_LOCAL_SHARDS
+        )
+        kinesis.create_stream(StreamName=stream, ShardCount=shards)
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        retention = int(props.get("RetentionPeriodHours", 24))
+        if retention > 24:
+            kinesis.increase_stream_retention_period(StreamName=stream, RetentionPeriodHours=retention)
+        arn = f"arn:aws:kinesis:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stream/{stream}"
+        scope.refs[name] = stream
+        scope.attributes[(name, "Arn")] = arn
+        stack.physical_ids[name] = stream
+
+    def _aws_sqs_queue(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        sqs = _client("sqs", self.endpoint_url)
+        queue_name = props.get("QueueName") or self._physical_name(name)
+        attributes = {
+            key: (
+                json.dumps(value)
+                if isinstance(value, dict)
+                else str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+            )
+            for key, value in props.items()
+            if key
+            in {
+                "MessageRetentionPeriod",
+                "MaximumMessageSize",
+                "VisibilityTimeout",
+                "SqsManagedSseEnabled",
+                "RedrivePolicy",
+                "DelaySeconds",
+                "ReceiveMessageWaitTimeSeconds",
+                "KmsMasterKeyId",
+            }
+        }
+        url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+        scope.refs[name] = url
+        scope.attributes[(name, "Arn")] = f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{queue_name}"
+        scope.attributes[(name, "QueueName")] = queue_name
+        scope.attributes[(name, "QueueUrl")] = url
+        stack.physical_ids[name] = url
+
+    def _aws_dynamodb_table(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        dynamodb = _client("dynamodb", self.endpoint_url)
+        table = props.get("TableName") or self._physical_name(name)
+        request: dict[str, Any] = {
+            "TableName": table,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if request["BillingMode"] == "PROVISIONED":
+            request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        if "SSESpecification" in props:
+            request["SSESpecification"] = props["SSESpecification"]
+        dynamodb.create_table(**request)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
+        scope.refs[name] = table
+        scope.attributes[(name, "Arn")] = f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:table/{table}"
+        stack.physical_ids[name] = table
+
+    def _aws_s3_bucket(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        s3 = _client("s3", self.endpoint_url)
+        bucket = props.get("BucketName") or self._physical_name(name)
+        s3.create_bucket(Bucket=bucket)
+        if "BucketEncryption" in props:
+            s3.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                },
+            )
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        scope.refs[name] = bucket
+        scope.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
+        stack.physical_ids[name] = bucket
+
+    def _aws_lambda_function(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        function_name = props.get("FunctionName") or f"{self.stack_name}-{name}"
+        code_uri = source["Resources"][name]["Properties"].get("CodeUri") or source.get("Globals", {}).get(
+            "Function", {}
+        ).get("CodeUri")
+        module, _, attribute = str(props["Handler"]).rpartition(".")
+        handler_path = (self.template_path.parent / str(code_uri) / f"{module.replace('.', '/')}.py").resolve()
+        if not handler_path.exists():
+            raise DeployError(f"{name}: handler file {handler_path} does not exist")
+        arn = f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{function_name}"
+        reserved = props.get("ReservedConcurrentExecutions")
+        stack.functions[name] = LocalFunction(
+            logical_id=name,
+            name=function_name,
+            arn=arn,
+            handler_path=handler_path,
+            handler=attribute,
+            timeout=int(props.get("Timeout", 3)),
+            memory=int(props.get("MemorySize", 128)),
+            reserved_concurrency=None if reserved is None else int(reserved),
+            environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
+        )
+        scope.refs[name] = function_name
+        scope.attributes[(name, "Arn")] = arn
+        stack.physical_ids[name] = function_name
+
+    def _aws_lambda_eventsourcemapping(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        stack.event_source_mappings.append({"LogicalId": name, **props})
+        scope.refs[name] = f"{self.stack_name}-{name}"
+        stack.physical_ids[name] = scope.refs[name]
+
+    def _aws_apigatewayv2_api(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        scope.refs[name] = "local"
+        stack.not_emulated[name] = "AWS::ApiGatewayV2::Api (served by local.api on 127.0.0.1:3000)"
+
+
+def local_outputs(stack: LocalStack) -> dict[str, str]:
+    """The stack outputs as they are locally: the API is served on 127.0.0.1:3000."""
+    outputs = dict(stack.outputs)
+    if "IngestApiUrl" in outputs:
+        outputs["IngestApiUrl"] = LOCAL_API_URL
+    return outputs

@@ -1,0 +1,171 @@
+"""The local AWS endpoint: kinesalite and moto server behind the gateway, as one process tree.
+
+``python -m local.endpoint [--port 4566]`` starts kinesalite (Kinesis) and moto server (every
+other service) on private loopback ports, and the gateway on ``--port``. It prints one JSON
+line ``{"ready": true, "endpoint": "http://127.0.0.1:4566", ...}`` when every part answers, then
+serves until SIGINT or SIGTERM, and stops its children on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from local.gateway import Backend, Gateway, GatewayServer
+from local.limits import ShardWriteLimiter
+
+ROOT = Path(__file__).resolve().parent.parent
+KINESALITE = ROOT / "local" / "node_modules" / "kinesalite" / "cli.js"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+
+
+class EndpointError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EndpointError(f"{name} exited with code {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise EndpointError(f"{name} did not listen on {HOST}:{port} within {timeout:.0f} s")
+
+
+class Endpoint:
+    """kinesalite + moto server + gateway. ``start`` then ``stop``; usable as a context manager."""
+
+    def __init__(self, port: int = DEFAULT_PORT, limits_enabled: bool = True, log_dir: Path | None = None) -> None:
+        self.port = port
+        self.limits_enabled = limits_enabled
+        self.log_dir = log_dir
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.server: GatewayServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        output = subprocess.DEVNULL
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{name}.log").open("wb")  # type: ignore[assignment]
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.children.append(process)
+        return process
+
+    def start(self) -> Endpoint:
+        if not KINESALITE.exists():
+            raise EndpointError(f"kinesalite is not installed at {KINESALITE}; run `make setup`")
+        kinesis_port, moto_port = free_port(), free_port()
+        kinesalite = self._spawn(
+            "kinesalite",
+            [
+                "node",
+                str(KINESALITE),
+                "--port",
+                str(kinesis_port),
+                "--createStreamMs",
+                "0",
+                "--deleteStreamMs",
+                "0",
+                "--updateStreamMs",
+                "0",
+                "--shardLimit",
+                "1000",
+            ],
+        )
+        moto = self._spawn("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)])
+        try:
+            wait_for_port(kinesis_port, kinesalite, "kinesalite")
+            wait_for_port(moto_port, moto, "moto server")
+            gateway = Gateway(
+                kinesis=Backend(HOST, kinesis_port),
+                default=Backend(HOST, moto_port),
+                limiter=ShardWriteLimiter(enabled=self.limits_enabled),
+            )
+            self.server = GatewayServer((HOST, self.port), gateway)
+            self.port = int(self.server.server_address[1])
+            self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        for child in self.children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.children.clear()
+
+    def __enter__(self) -> Endpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gateway port (0 picks a free one)")
+    parser.add_argument("--no-limits", action="store_true", help="do not apply Kinesis shard write limits")
+    parser.add_argument("--log-dir", type=Path, default=None, help="write kinesalite and moto logs here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("WEIR_LOG_LEVEL", "WARNING"))
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    endpoint = Endpoint(args.port, limits_enabled=not args.no_limits, log_dir=args.log_dir)
+    try:
+        endpoint.start()
+    except EndpointError as exc:
+        print(json.dumps({"ready": False, "error": str(exc)}), flush=True)
+        return 1
+    print(json.dumps({"ready": True, "endpoint": endpoint.url, "pid": os.getpid()}), flush=True)
+    try:
+        stop.wait()
+    finally:
+        endpoint.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,478 @@
+"""One AWS endpoint for every service, on 127.0.0.1:4566.
+
+Every SigV4-signed request names its service in the credential scope of its Authorization
+header (``.../us-east-1/kinesis/aws4_request``). Kinesis goes to kinesalite, everything else to
+moto server. The gateway is where the local runtime applies what AWS applies on the wire, so
+every client (the functions, the AWS CLI, Locust) meets it the same way:
+
+* Kinesis per-shard write limits (:mod:`local.limits`), as per-entry failures in a 200 response;
+* faults (:mod:`local.faults`), managed at ``/_weir/faults``.
+
+Control API (JSON): ``GET|POST|DELETE /_weir/faults``, ``DELETE /_weir/faults/<id>``,
+``GET|PUT /_weir/limits``, ``GET /_weir/health``.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import logging
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from local.faults import Fault, FaultError, FaultSet
+from local.limits import Shard, ShardMap, ShardWriteLimiter, hash_key
+
+log = logging.getLogger("weir.gateway")
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+}
+_TARGET_PREFIX_SERVICE = {"Kinesis_": "kinesis", "DynamoDB_": "dynamodb", "AmazonSQS": "sqs"}
+SHARD_MAP_TTL_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Backend:
+    host: str
+    port: int
+
+
+@dataclass
+class Call:
+    """One AWS call as the gateway sees it."""
+
+    service: str
+    operation: str
+    params: dict[str, Any]
+    json_protocol: bool
+
+
+def service_of(headers: Mapping[str, str], query: Mapping[str, list[str]]) -> str:
+    auth = headers.get("Authorization", "")
+    found = _SCOPE.search(auth)
+    if not found and "X-Amz-Credential" in query:
+        found = _SCOPE.search("Credential=" + query["X-Amz-Credential"][0])
+    if found:
+        return found.group(1).lower()
+    target = headers.get("X-Amz-Target", "")
+    for prefix, service in _TARGET_PREFIX_SERVICE.items():
+        if target.startswith(prefix):
+            return service
+    return "unknown"
+
+
+def describe_call(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Call:
+    split = urlsplit(path)
+    query = parse_qs(split.query, keep_blank_values=True)
+    service = service_of(headers, query)
+    target = headers.get("X-Amz-Target")
+    params: dict[str, Any] = {}
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+        try:
+            loaded = json.loads(body or b"{}")
+            params = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            params = {}
+        return Call(service, operation, params, json_protocol=True)
+    content_type = headers.get("Content-Type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(body.decode("utf-8", "replace"))
+        params = {k: v[0] for k, v in form.items()}
+        return Call(service, params.get("Action", ""), params, json_protocol=False)
+    if "/operation/" in split.path:  # Smithy RPC v2 (CBOR)
+        return Call(service, split.path.rsplit("/", 1)[-1], params, json_protocol=False)
+    if service == "s3":
+        return Call(service, _s3_operation(method, split.path, query), {"Bucket": _s3_bucket(split.path)}, False)
+    if service == "lambda" and split.path.endswith("/invocations"):
+        return Call(service, "Invoke", {"FunctionName": split.path.split("/")[-2]}, False)
+    return Call(service, method, params, json_protocol=False)
+
+
+def _s3_bucket(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0]
+
+
+def _s3_operation(method: str, path: str, query: Mapping[str, list[str]]) -> str:
+    has_key = "/" in path.lstrip("/")
+    if method == "GET":
+        return "GetObject" if has_key else ("ListObjectsV2" if "list-type" in query else "ListObjects")
+    if method == "PUT":
+        return "PutObject" if has_key else "CreateBucket"
+    if method == "DELETE":
+        return "DeleteObject" if has_key else "DeleteBucket"
+    if method == "HEAD":
+        return "HeadObject" if has_key else "HeadBucket"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    return method
+
+
+class _Backends(threading.local):
+    """One persistent connection per backend per gateway thread."""
+
+    def __init__(self) -> None:
+        self.connections: dict[Backend, http.client.HTTPConnection] = {}
+
+
+class Gateway:
+    """Routes, limits and faults. The HTTP server around it is :class:`GatewayServer`."""
+
+    def __init__(self, kinesis: Backend, default: Backend, limiter: ShardWriteLimiter | None = None) -> None:
+        self.kinesis = kinesis
+        self.default = default
+        self.faults = FaultSet()
+        self.limiter = limiter or ShardWriteLimiter()
+        self._local = _Backends()
+        self._shard_maps: dict[str, tuple[float, ShardMap]] = {}
+        self._shard_lock = threading.Lock()
+
+    # --- forwarding ------------------------------------------------------------------
+
+    def forward(
+        self, backend: Backend, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        send_headers = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+        send_headers["Content-Length"] = str(len(body))
+        for attempt in (1, 2):
+            connection = self._local.connections.get(backend)
+            if connection is None:
+                connection = http.client.HTTPConnection(backend.host, backend.port, timeout=120)
+                self._local.connections[backend] = connection
+            try:
+                connection.request(method, path, body=body, headers=send_headers)
+                response = connection.getresponse()
+                data = response.read()
+                return response.status, response.getheaders(), data
+            except (ConnectionError, http.client.HTTPException, OSError):
+                # A kept-alive connection the backend closed: open a new one once.
+                connection.close()
+                self._local.connections.pop(backend, None)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def backend_for(self, service: str) -> Backend:
+        return self.kinesis if service == "kinesis" else self.default
+
+    # --- Kinesis shard maps ----------------------------------------------------------
+
+    def shard_map(self, stream: str, headers: Mapping[str, str]) -> ShardMap | None:
+        now = time.monotonic()
+        with self._shard_lock:
+            cached = self._shard_maps.get(stream)
+            if cached and now - cached[0] < SHARD_MAP_TTL_SECONDS:
+                return cached[1]
+        shards: list[Shard] = []
+        token: str | None = None
+        while True:
+            request: dict[str, Any] = {"NextToken": token} if token else _stream_param(stream)
+            status, _, data = self.forward(
+                self.kinesis,
+                "POST",
+                "/",
+                {
+                    "X-Amz-Target": "Kinesis_20131202.ListShards",
+                    "Content-Type": "application/x-amz-json-1.1",
+                    "Authorization": headers.get("Authorization", ""),
+                    "X-Amz-Date": headers.get("X-Amz-Date", ""),
+                },
+                json.dumps(request).encode(),
+            )
+            if status != 200:
+                return None
+            page = json.loads(data)
+            for shard in page.get("Shards", []):
+                if "EndingSequenceNumber" in shard.get("SequenceNumberRange", {}):
+                    continue  # closed by a reshard: takes no writes
+                hash_range = shard["HashKeyRange"]
+                shards.append(
+                    Shard(shard["ShardId"], int(hash_range["StartingHashKey"]), int(hash_range["EndingHashKey"]))
+                )
+            token = page.get("NextToken")
+            if not token:
+                break
+        result = ShardMap(shards)
+        with self._shard_lock:
+            self._shard_maps[stream] = (now, result)
+        return result
+
+    # --- PutRecords: faults per entry and shard limits, then forward the rest ---------
+
+    def put_records(
+        self, call: Call, fault: Fault | None, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        entries = call.params.get("Records")
+        stream = call.params.get("StreamARN") or call.params.get("StreamName")
+        if not isinstance(entries, list) or not entries or not isinstance(stream, str):
+            return self.forward(self.kinesis, "POST", path, headers, body)
+        rejected: dict[int, tuple[str, str]] = {}
+        if fault is not None and fault.per_entry:
+            for i in range(len(entries)):
+                if self.faults.entry_fails(fault):
+                    rejected[i] = (fault.error or "InternalFailure", fault.message or "Injected fault")
+        if self.limiter.enabled:
+            shard_map = self.shard_map(stream, headers)
+            if shard_map is not None:
+                for i, entry in enumerate(entries):
+                    if i in rejected:
+                        continue
+                    try:
+                        key = str(entry.get("PartitionKey", ""))
+                        shard = shard_map.shard_for(hash_key(key, entry.get("ExplicitHashKey")))
+                        size = len(base64.b64decode(entry.get("Data", ""))) + len(key.encode("utf-8"))
+                    except (KeyError, ValueError):
+                        continue  # malformed: let kinesalite produce the real validation error
+                    if not self.limiter.admit(stream, shard, size):
+                        rejected[i] = (
+                            "ProvisionedThroughputExceededException",
+                            f"Rate exceeded for shard {shard.shard_id} in stream {_stream_name(stream)}.",
+                        )
+        if not rejected:
+            return self.forward(self.kinesis, "POST", path, headers, body)
+        kept = [i for i in range(len(entries)) if i not in rejected]
+        results: list[dict[str, Any]] = [{} for _ in entries]
+        status, response_headers = 200, [("Content-Type", "application/x-amz-json-1.1")]
+        if kept:
+            params = dict(call.params)
+            params["Records"] = [entries[i] for i in kept]
+            status, response_headers, data = self.forward(
+                self.kinesis, "POST", path, headers, json.dumps(params).encode()
+            )
+            if status != 200:
+                return status, response_headers, data
+            for i, result in zip(kept, json.loads(data).get("Records", []), strict=True):
+                results[i] = result
+        for i, (code, message) in rejected.items():
+            results[i] = {"ErrorCode": code, "ErrorMessage": message}
+        failed = sum(1 for r in results if "ErrorCode" in r)
+        payload = json.dumps({"FailedRecordCount": failed, "Records": results}).encode()
+        return 200, [(k, v) for k, v in response_headers if k.lower() != "content-length"], payload
+
+
+def _stream_param(stream: str) -> dict[str, str]:
+    return {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
+
+
+def _stream_name(stream: str) -> str:
+    return stream.rsplit("/", 1)[-1]
+
+
+def error_body(call: Call, code: str, message: str, status: int) -> tuple[list[tuple[str, str]], bytes]:
+    """An error in the wire format the caller's protocol expects."""
+    request_id = str(uuid.uuid4())
+    if call.json_protocol:
+        content_type = "application/x-amz-json-1.1" if call.service == "kinesis" else "application/x-amz-json-1.0"
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return [
+            ("Content-Type", content_type),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-query-error", f"{code};{'Receiver' if status >= 500 else 'Sender'}"),
+        ], body
+    if call.service == "s3":
+        xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        return [("Content-Type", "application/xml")], xml.encode()
+    kind = "Receiver" if status >= 500 else "Sender"
+    xml = (
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return [("Content-Type", "text/xml")], xml.encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: GatewayServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug(format, *args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers:
+            if key.lower() not in _HOP_BY_HOP:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
+
+    def _handle(self) -> None:
+        try:
+            body = self._read_body()
+            if self.path.startswith("/_weir/"):
+                self._control(body)
+                return
+            self._proxy(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # a gateway bug must answer, not hang the client
+            log.exception("gateway error")
+            self._json(500, {"message": f"gateway error: {exc}"})
+
+    def _proxy(self, body: bytes) -> None:
+        gateway = self.server.gateway
+        headers = dict(self.headers.items())
+        call = describe_call(self.command, self.path, headers, body)
+        fault = gateway.faults.pick(call.service, call.operation, call.params)
+        if fault is not None and not fault.per_entry:
+            if fault.latency_ms:
+                time.sleep(fault.latency_ms / 1000.0)
+            if fault.drop:
+                self._drop()
+                return
+            if fault.error:
+                extra, payload = error_body(call, fault.error, fault.message or "Injected fault", fault.status)
+                self._send(fault.status, extra, payload)
+                return
+        backend = gateway.backend_for(call.service)
+        if call.service == "kinesis" and call.operation == "PutRecords":
+            status, response_headers, data = gateway.put_records(call, fault, self.path, headers, body)
+        elif call.service == "kinesis" and call.operation == "PutRecord" and gateway.limiter.enabled:
+            status, response_headers, data = self._put_record(call, headers, body)
+        else:
+            status, response_headers, data = gateway.forward(backend, self.command, self.path, headers, body)
+        self._send(status, response_headers, data)
+
+    def _put_record(
+        self, call: Call, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        gateway = self.server.gateway
+        stream = call.params.get("StreamARN") or call.params.get("StreamName")
+        shard_map = gateway.shard_map(stream, headers) if isinstance(stream, str) else None
+        if shard_map is not None:
+            try:
+                key = str(call.params.get("PartitionKey", ""))
+                shard = shard_map.shard_for(hash_key(key, call.params.get("ExplicitHashKey")))
+                size = len(base64.b64decode(call.params.get("Data", ""))) + len(key.encode("utf-8"))
+            except (KeyError, ValueError):
+                shard = None
+            if shard is not None and not gateway.limiter.admit(str(stream), shard, size):
+                extra, payload = error_body(
+                    call,
+                    "ProvisionedThroughputExceededException",
+                    f"Rate exceeded for shard {shard.shard_id} in stream {_stream_name(str(stream))}.",
+                    400,
+                )
+                return 400, extra, payload
+        return gateway.forward(gateway.kinesis, "POST", self.path, headers, body)
+
+    def _drop(self) -> None:
+        """Close the connection with a TCP reset and no answer."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def _control(self, body: bytes) -> None:
+        gateway = self.server.gateway
+        path = urlsplit(self.path).path.rstrip("/")
+        if path == "/_weir/health":
+            self._json(200, {"status": "ok"})
+        elif path == "/_weir/faults" and self.command == "GET":
+            self._json(200, {"faults": gateway.faults.list()})
+        elif path == "/_weir/faults" and self.command == "POST":
+            try:
+                spec = json.loads(body or b"null")
+                specs = spec if isinstance(spec, list) else [spec]
+                added = [gateway.faults.add(s) for s in specs]
+            except (ValueError, FaultError) as exc:
+                self._json(400, {"message": f"invalid fault: {exc}"})
+                return
+            ids = [f.id for f in added]
+            self._json(201, {"id": ids[0]} if len(ids) == 1 else {"ids": ids})
+        elif path == "/_weir/faults" and self.command == "DELETE":
+            self._json(200, {"removed": gateway.faults.remove()})
+        elif path.startswith("/_weir/faults/") and self.command == "DELETE":
+            removed = gateway.faults.remove(path.rsplit("/", 1)[-1])
+            self._json(200 if removed else 404, {"removed": removed})
+        elif path == "/_weir/limits" and self.command == "GET":
+            limiter = gateway.limiter
+            self._json(
+                200,
+                {
+                    "enabled": limiter.enabled,
+                    "records_per_second": limiter.records_per_second,
+                    "bytes_per_second": limiter.bytes_per_second,
+                    "admitted": limiter.admitted,
+                    "throttled": limiter.throttled,
+                },
+            )
+        elif path == "/_weir/limits" and self.command == "PUT":
+            try:
+                spec = json.loads(body or b"{}")
+                limiter = gateway.limiter
+                limiter.configure(
+                    float(spec.get("records_per_second", limiter.records_per_second)),
+                    float(spec.get("bytes_per_second", limiter.bytes_per_second)),
+                    bool(spec.get("enabled", limiter.enabled)),
+                )
+            except (ValueError, TypeError, AttributeError) as exc:
+                self._json(400, {"message": f"invalid limits: {exc}"})
+                return
+            self._json(200, {"enabled": gateway.limiter.enabled})
+        else:
+            self._json(404, {"message": f"no control endpoint {self.command} {path}"})
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+        super().__init__(address, _Handler)
+        self.gateway = gateway

@@ -1,0 +1,35 @@
+"""Settings every test shares: fake credentials, a region, Powertools quiet and offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Set before anything imports boto3 or Powertools: no test may reach a real AWS account.
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "WeirTest",
+    "POWERTOOLS_SERVICE_NAME": "weir-test",
+    "POWERTOOLS_DEV": "false",
+}.items():
+    os.environ[_name] = _value
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients() -> Iterator[None]:
+    """Clients are cached per process; a test that changes the endpoint must not see old ones."""
+    from weir import aws
+
+    aws.reset_clients()
+    yield
+    aws.reset_clients()

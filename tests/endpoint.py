@@ -1,0 +1,84 @@
+"""Start the local AWS endpoint (kinesalite + moto server + gateway) for a test, and stop it by pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class LocalEndpoint:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def add_fault(self, **fault: Any) -> str:
+        return str(self._call("POST", "/_weir/faults", fault)["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/_weir/faults")["faults"])
+
+    def fired(self, fault_id: str) -> int:
+        return next(int(f["fired"]) for f in self.faults() if f["id"] == fault_id)
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/_weir/faults")
+
+    def set_limits(self, **limits: Any) -> None:
+        self._call("PUT", "/_weir/limits", limits)
+
+    def limits(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/_weir/limits"))
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def running_endpoint(*extra_args: str) -> Iterator[LocalEndpoint]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.endpoint", "--port", "0", *extra_args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: kinesalite and moto go with it
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        ready = json.loads(line) if line.startswith("{") else {"ready": False, "error": line}
+        if not ready.get("ready"):
+            raise RuntimeError(f"local endpoint did not start: {ready.get('error')}")
+        yield LocalEndpoint(str(ready["endpoint"]))
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()

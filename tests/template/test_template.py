@@ -1,0 +1,131 @@
+"""The translated template (aws-sam-translator output): what CloudFormation will really create."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.template import load_template, parameter_values, parse_overrides
+from tests.stack import translated
+from weir.config import IngestConfig
+
+
+def resources(of_type: str, template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    template = template or translated()
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == of_type}
+
+
+def test_every_function_runs_python313_on_arm64_with_the_weir_layer() -> None:
+    functions = resources("AWS::Lambda::Function")
+    assert functions, "no functions translated"
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.13", name
+        assert props["Architectures"] == ["arm64"], name
+        assert any("WeirLayer" in str(layer) for layer in props["Layers"]), name
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+
+
+def test_every_function_logs_to_its_own_log_group_with_retention() -> None:
+    groups = resources("AWS::Logs::LogGroup")
+    for name, function in resources("AWS::Lambda::Function").items():
+        logging = function["Properties"]["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON"
+        group = logging["LogGroup"]["Ref"]
+        assert groups[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+
+
+def test_the_stream_is_kms_encrypted_with_shards_and_retention_as_parameters() -> None:
+    [stream] = resources("AWS::Kinesis::Stream").values()
+    props = stream["Properties"]
+    assert props["StreamEncryption"]["EncryptionType"] == "KMS"
+    assert props["RetentionPeriodHours"] == {"Ref": "RetentionHours"}
+    assert props["ShardCount"] == {"Fn::If": ["IsProvisioned", {"Ref": "ShardCount"}, {"Ref": "AWS::NoValue"}]}
+    assert props["StreamModeDetails"] == {"StreamMode": {"Ref": "StreamMode"}}
+
+
+def test_the_api_requires_iam_auth_and_is_throttled() -> None:
+    [api] = resources("AWS::ApiGatewayV2::Api").values()
+    body = api["Properties"]["Body"]
+    assert list(body["paths"]) == ["/events"]
+    assert list(body["paths"]["/events"]) == ["post"]
+    route = body["paths"]["/events"]["post"]
+    assert route["security"] == [{"AWS_IAM": []}]
+    assert body["components"]["securitySchemes"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    [stage] = resources("AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["RouteSettings"]["POST /events"]
+    assert settings == {
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+    }
+    assert "AccessLogSettings" in stage["Properties"]
+
+
+def test_the_overflow_queue_is_encrypted_keeps_messages_14_days_and_takes_whole_records() -> None:
+    queue = translated()["Resources"]["OverflowQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 1209600
+    assert queue["MaximumMessageSize"] == 1048576
+
+
+def test_the_ingest_function_gets_every_variable_its_config_requires() -> None:
+    env = translated()["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    required = {f.alias for f in IngestConfig.model_fields.values() if f.is_required()}
+    assert required <= set(env)
+    known = {f.alias for f in IngestConfig.model_fields.values()}
+    unknown = {k for k in env if not k.startswith("POWERTOOLS_")} - known
+    assert not unknown, f"template sets variables the config never reads: {unknown}"
+
+
+def test_ingest_lambda_timeout_leaves_room_after_the_deadline() -> None:
+    values = parameter_values(load_template())
+    assert int(values["IngestTimeoutSeconds"]) >= int(values["IngestDeadlineSeconds"]) + 1
+
+
+def test_roles_grant_no_wildcard_actions() -> None:
+    for name, role in resources("AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), (name, actions)
+                assert statement["Resource"] != "*", (name, statement)
+
+
+def test_every_parameter_has_a_default_and_a_description() -> None:
+    for name, spec in load_template()["Parameters"].items():
+        assert "Default" in spec, name
+        assert len(spec.get("Description", "")) > 20, name
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", {}), ("ShardCount=1", {"ShardCount": "1"}), ('A=1 B="x y"', {"A": "1", "B": "x y"})],
+)
+def test_parameter_overrides_parse_as_sam_deploy_takes_them(text: str, expected: dict[str, str]) -> None:
+    assert parse_overrides(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ShardCount", "=1", "ParameterKey=ShardCount,ParameterValue=1"])
+def test_bad_parameter_overrides_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"override|ParameterKey"):
+        parse_overrides(text)
+
+
+def test_an_unknown_parameter_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="NoSuchThing"):
+        parameter_values(load_template(), {"NoSuchThing": "1"})
+
+
+def test_overrides_reach_the_translated_template() -> None:
+    template = translated((("IngestDeadlineSeconds", "5"),))
+    env = template["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["INGEST_DEADLINE_SECONDS"] == {"Ref": "IngestDeadlineSeconds"}  # resolved at deploy time
+
+
+def test_every_parameter_is_documented_in_the_configuration_reference() -> None:
+    from local.template import ROOT
+
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [name for name in load_template()["Parameters"] if f"`{name}`" not in reference]
+    assert not missing, f"docs/configuration.md does not describe: {missing}"
