@@ -80,6 +80,10 @@ build: setup ## sam build for python3.13/arm64 (finds a python3.13 through pyenv
 run: setup ## Run the pipeline end to end on this machine (PARAMS="Key=Value ..." overrides the template)
 	$(BIN)/python -m local.run --params "$(PARAMS)"
 
+.PHONY: bench
+bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench/; see docs/performance.md
+	$(BIN)/python -m load.bench_consumer --latency-ms 5 --json build/bench/b3.json
+
 .PHONY: deploy
 deploy: build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod)
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)

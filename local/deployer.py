@@ -230,8 +230,12 @@ class Deployer:
         }
         if request["BillingMode"] == "PROVISIONED":
             request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
-        if "SSESpecification" in props:
-            request["SSESpecification"] = props["SSESpecification"]
+        sse = props.get("SSESpecification")
+        if sse:
+            # CloudFormation says SSEEnabled/SSEType/KMSMasterKeyId; the API says Enabled/SSEType/...
+            request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))} | {
+                k: v for k, v in sse.items() if k in {"SSEType", "KMSMasterKeyId"}
+            }
         dynamodb.create_table(**request)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
@@ -253,12 +257,15 @@ class Deployer:
         bucket = props.get("BucketName") or self._physical_name(name)
         s3.create_bucket(Bucket=bucket)
         if "BucketEncryption" in props:
-            s3.put_bucket_encryption(
-                Bucket=bucket,
-                ServerSideEncryptionConfiguration={
-                    "Rules": props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-                },
-            )
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            rules = [
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+                }
+                for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
         if "PublicAccessBlockConfiguration" in props:
             s3.put_public_access_block(
                 Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]

@@ -56,3 +56,34 @@ def http_api_event(body: Any, *, raw: bool = False, base64_body: bool = False) -
         event["body"] = text
         event["isBase64Encoded"] = False
     return event
+
+
+SHARD = "shardId-000000000000"
+STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/weir-test-events"
+# Kinesis sequence numbers are 56-digit decimals that grow within a shard.
+FIRST_SEQUENCE = 49545115243490985018280067714973144582180062593244200961
+
+
+def kinesis_record(data: bytes, partition_key: str, sequence: int, shard: str = SHARD) -> dict[str, Any]:
+    """One record shaped like the canonical `sam local generate-event kinesis get-records` record."""
+    record: dict[str, Any] = copy.deepcopy(load_event("kinesis-get-records.json")["Records"][0])
+    record["kinesis"].update(
+        {
+            "partitionKey": partition_key,
+            "data": base64.b64encode(data).decode(),
+            "sequenceNumber": str(sequence),
+            "approximateArrivalTimestamp": 1795437600.25,
+        }
+    )
+    record["eventID"] = f"{shard}:{sequence}"
+    record["eventSourceARN"] = STREAM_ARN
+    return record
+
+
+def kinesis_event(items: list[tuple[bytes, str]], first_sequence: int = FIRST_SEQUENCE) -> dict[str, Any]:
+    """A Kinesis event of ``(data, partition_key)`` records with increasing sequence numbers."""
+    return {"Records": [kinesis_record(data, key, first_sequence + 1000 * i) for i, (data, key) in enumerate(items)]}
+
+
+def envelope_bytes(**overrides: Any) -> bytes:
+    return json.dumps(envelope(**overrides)).encode()

@@ -29,3 +29,21 @@ def environment(function: str, refs: dict[str, Any], **overrides: str) -> dict[s
 
 def ingest_environment(stream_name: str, queue_url: str, **overrides: str) -> dict[str, str]:
     return environment("IngestFunction", {"Stream": stream_name, "OverflowQueue": queue_url}, **overrides)
+
+
+def create_table(dynamodb: Any, logical_id: str, name: str) -> None:
+    """Create a table with the key schema template.yaml gives ``logical_id`` (one source for both)."""
+    props = translated()["Resources"][logical_id]["Properties"]
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=props["BillingMode"],
+    )
+
+
+def process_environment(
+    events_table: str, idempotency_table: str, quarantine_url: str, **overrides: str
+) -> dict[str, str]:
+    refs = {"EventsTable": events_table, "IdempotencyTable": idempotency_table, "QuarantineQueue": quarantine_url}
+    return environment("ProcessFunction", refs, **overrides)

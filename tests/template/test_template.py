@@ -83,10 +83,21 @@ def test_ingest_lambda_timeout_leaves_room_after_the_deadline() -> None:
     assert int(values["IngestTimeoutSeconds"]) >= int(values["IngestDeadlineSeconds"]) + 1
 
 
+def _statements(statements: list[Any]) -> list[dict[str, Any]]:
+    """Statements, with both branches of a conditional (Fn::If) one and AWS::NoValue left out."""
+    found = []
+    for statement in statements:
+        if "Fn::If" in statement:
+            found.extend(_statements([s for s in statement["Fn::If"][1:] if s != {"Ref": "AWS::NoValue"}]))
+        else:
+            found.append(statement)
+    return found
+
+
 def test_roles_grant_no_wildcard_actions() -> None:
     for name, role in resources("AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
+            for statement in _statements(policy["PolicyDocument"]["Statement"]):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert all("*" not in a for a in actions), (name, actions)
                 assert statement["Resource"] != "*", (name, statement)
@@ -129,3 +140,88 @@ def test_every_parameter_is_documented_in_the_configuration_reference() -> None:
     reference = (ROOT / "docs" / "configuration.md").read_text()
     missing = [name for name in load_template()["Parameters"] if f"`{name}`" not in reference]
     assert not missing, f"docs/configuration.md does not describe: {missing}"
+
+
+# --- the event source mapping: every setting explicit and inside AWS's ranges ---------------
+
+ESM_RANGES = {
+    "BatchSize": (1, 10_000),
+    "MaximumBatchingWindowInSeconds": (0, 300),
+    "ParallelizationFactor": (1, 10),
+    "MaximumRetryAttempts": (0, 10_000),  # -1 (forever) is AWS's default and never allowed here
+    "MaximumRecordAgeInSeconds": (60, 604_800),  # likewise -1
+}
+
+
+def _mapping() -> dict[str, Any]:
+    [mapping] = resources("AWS::Lambda::EventSourceMapping").values()
+    return dict(mapping["Properties"])
+
+
+def test_the_mapping_sets_every_setting_explicitly() -> None:
+    props = _mapping()
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["Stream", "Arn"]}
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::If": [
+            "UseS3FailureDestination",
+            {"Fn::GetAtt": ["FailureBucket", "Arn"]},
+            {"Fn::GetAtt": ["FailureQueue", "Arn"]},
+        ]
+    }
+    for setting in ESM_RANGES:
+        assert props[setting] == {"Ref": setting}, f"{setting} is not a template parameter"
+
+
+@pytest.mark.parametrize(("setting", "bounds"), list(ESM_RANGES.items()))
+def test_each_mapping_parameter_cannot_leave_the_aws_range(setting: str, bounds: tuple[int, int]) -> None:
+    spec = load_template()["Parameters"][setting]
+    low, high = bounds
+    assert low <= int(spec["MinValue"]) <= int(spec["Default"]) <= int(spec["MaxValue"]) <= high
+
+
+def test_consumer_timeout_and_concurrency_fit_the_mapping() -> None:
+    values = parameter_values(load_template())
+    # reserved concurrency covers every concurrent batch the mapping can run by default
+    assert int(values["ProcessReservedConcurrency"]) >= int(values["ShardCount"]) * int(values["ParallelizationFactor"])
+    # record age covers more than one full round of retries of a batch that times out every time
+    retries = int(values["MaximumRetryAttempts"]) + 1
+    assert int(values["MaximumRecordAgeInSeconds"]) >= retries * int(values["ProcessTimeoutSeconds"])
+    process = translated()["Resources"]["ProcessFunction"]["Properties"]
+    assert process["ReservedConcurrentExecutions"] == {"Ref": "ProcessReservedConcurrency"}
+
+
+@pytest.mark.parametrize("destination", ["S3", "SQS"])
+def test_the_failure_destination_is_encrypted_and_writable_by_the_consumer_only(destination: str) -> None:
+    template = translated((("FailureDestinationType", destination),))
+    policy = template["Resources"]["ProcessFunctionRole"]["Properties"]["Policies"]
+    statements = json_dump(policy)
+    if destination == "S3":
+        bucket = template["Resources"]["FailureBucket"]["Properties"]
+        assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert all(bucket["PublicAccessBlockConfiguration"].values())
+        assert bucket["LifecycleConfiguration"]["Rules"]
+        tls = template["Resources"]["FailureBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+        assert tls["Effect"] == "Deny"
+        assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert '"s3:ResourceAccount"' in statements
+    else:
+        assert template["Resources"]["FailureQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+        assert "FailureQueue" in statements
+
+
+def json_dump(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def test_tables_are_encrypted_and_idempotency_has_ttl_on_expiration() -> None:
+    resources_ = translated()["Resources"]
+    for name in ("EventsTable", "IdempotencyTable"):
+        assert resources_[name]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    idempotency = resources_["IdempotencyTable"]["Properties"]
+    assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}

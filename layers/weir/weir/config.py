@@ -115,3 +115,37 @@ class IngestConfig(ProducerConfig):
         return ClientSettings(
             connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=1
         )
+
+
+class ConsumerConfig(_EnvModel):
+    """The process function: events table, idempotency, quarantine."""
+
+    events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
+    quarantine_queue_url: str = Field(alias="QUARANTINE_QUEUE_URL", min_length=1)
+    # How long a processed event_id is remembered. Longer than the stream's retention plus the
+    # time a failed record may wait for a redrive, or a late duplicate is processed again (the
+    # events table's conditional write still keeps the first copy).
+    idempotency_ttl_seconds: int = Field(8 * 24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+    # Partition keys handled concurrently inside one invocation (docs/consumer.md).
+    key_concurrency: int = Field(8, alias="CONSUMER_KEY_CONCURRENCY", ge=1, le=64)
+    dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
+    dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
+    sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    sqs_read_timeout: float = Field(1.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
+
+    def dynamodb_client_settings(self) -> ClientSettings:
+        # The batch is retried by the event source mapping; botocore's few attempts only smooth
+        # over a single throttled call. Pool size follows the threads that share the client.
+        return ClientSettings(
+            connect_timeout=self.dynamodb_connect_timeout,
+            read_timeout=self.dynamodb_read_timeout,
+            max_attempts=self.dynamodb_max_attempts,
+            max_pool_connections=max(10, self.key_concurrency),
+        )
+
+    def sqs_client_settings(self) -> ClientSettings:
+        return ClientSettings(
+            connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=3
+        )

@@ -1,0 +1,300 @@
+"""The stream consumer's domain: store each event once, quarantine poison, never block a shard.
+
+For each Kinesis record:
+
+* undecodable data or an invalid envelope is a *permanent* failure: the raw record goes to the
+  quarantine queue with its shard, sequence number, arrival time and the reason, and the record
+  counts as handled so the shard moves on;
+* a valid event is stored in the events table through Powertools idempotency keyed on
+  ``event_id``; a transient failure (throttling, timeout, 5xx) is raised, so the record is
+  reported in ``batchItemFailures`` and Lambda retries from it.
+
+:class:`KeyOrderedBatchProcessor` is Powertools' ``BatchProcessor`` with one change: records of
+different partition keys are handled concurrently inside one invocation, while the records of one
+key stay in order and stop at the key's first failure. See docs/consumer.md for why and what it buys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.parser import parse
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from weir import aws
+from weir.config import ConsumerConfig
+from weir.models import Event
+from weir.observability import logger, metrics
+
+QUARANTINE_KIND = "weir.quarantine"
+QUARANTINE_VERSION = 1
+
+
+class PoisonRecord(Exception):
+    """A record that can never be processed as it is (a permanent failure)."""
+
+
+class SkippedAfterEarlierFailure(Exception):
+    """A record not attempted because an earlier record of its partition key failed."""
+
+
+def decode_event(record: KinesisStreamRecord) -> Event:
+    """The envelope in a Kinesis record, or :class:`PoisonRecord` saying why it is not one."""
+    try:
+        raw = base64.b64decode(record.kinesis.data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PoisonRecord(f"data is not base64: {exc}") from None
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonRecord(f"data is not JSON: {exc}") from None
+    try:
+        return parse(event=document, model=Event)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise PoisonRecord(f"invalid envelope: {problems}") from None
+
+
+def quarantine_body(record: KinesisStreamRecord, reason: str, now: datetime) -> str:
+    """A quarantine message: the raw record, where it came from, and why it is here."""
+    kinesis = record.kinesis
+    arrival = datetime.fromtimestamp(kinesis.approximate_arrival_timestamp, UTC)
+    shard_id = record.event_id.split(":", 1)[0] if record.event_id else None
+    return json.dumps(
+        {
+            "kind": QUARANTINE_KIND,
+            "version": QUARANTINE_VERSION,
+            "quarantined_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "reason": reason[:2000],
+            "record": {
+                "data": kinesis.data,
+                "partition_key": kinesis.partition_key,
+                "sequence_number": kinesis.sequence_number,
+                "shard_id": shard_id,
+                "approximate_arrival": arrival.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "event_source_arn": record.event_source_arn,
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+class EventSink(Protocol):
+    """Where processed events go. Raise for a transient failure; the record is then retried."""
+
+    def store(self, event: dict[str, Any]) -> bool: ...
+
+
+class DynamoDBEventSink:
+    """Writes one item per event, keyed on ``event_id``; a second write of the same id is a no-op."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def store(self, event: dict[str, Any]) -> bool:
+        """True when this call stored the event, False when it was already there."""
+        from boto3.dynamodb.types import TypeSerializer
+
+        # DynamoDB numbers are decimals; floats in a payload round-trip through JSON as Decimal.
+        item = json.loads(json.dumps(event), parse_float=Decimal)
+        item["stored_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        serializer = TypeSerializer()
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={k: serializer.serialize(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(event_id)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+class Quarantine(Protocol):
+    def put(self, body: str) -> None: ...
+
+
+class SqsQuarantine:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def put(self, body: str) -> None:
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
+
+
+@dataclass
+class RecordResult:
+    outcome: str  # "stored", "duplicate" or "quarantined"
+    event_id: str | None = None
+
+
+class EventProcessor:
+    """Handles one Kinesis record; built once per execution environment.
+
+    Outcomes are counted (thread-safely) and emitted once per batch by :meth:`flush_metrics`:
+    one metric value per record would make Powertools flush every 100 records.
+    """
+
+    def __init__(
+        self,
+        sink: EventSink,
+        quarantine: Quarantine,
+        store: Callable[..., Any],
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sink = sink
+        self._quarantine = quarantine
+        self._store = store
+        self._now = now
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self._counts[outcome] += 1
+
+    def flush_metrics(self) -> dict[str, int]:
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        for outcome, metric in (
+            ("stored", "EventsStored"),
+            ("duplicate", "DuplicateEvents"),
+            ("quarantined", "RecordsQuarantined"),
+        ):
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts.get(outcome, 0))
+        return counts
+
+    def handle(self, record: KinesisStreamRecord) -> RecordResult:
+        try:
+            event = decode_event(record)
+        except PoisonRecord as poison:
+            # A failure to quarantine raises: the record is retried, never dropped.
+            self._quarantine.put(quarantine_body(record, str(poison), self._now()))
+            logger.warning(
+                "record quarantined",
+                extra={"sequence_number": record.kinesis.sequence_number, "reason": str(poison)},
+            )
+            self._count("quarantined")
+            return RecordResult("quarantined")
+        result = self._store(event=event.model_dump(exclude_none=True))
+        outcome = "stored" if result and result.get("stored") else "duplicate"
+        self._count(outcome)
+        return RecordResult(outcome, event.event_id)
+
+
+class KeyOrderedBatchProcessor(BatchProcessor):
+    """Powertools' BatchProcessor, running different partition keys concurrently.
+
+    Within a key, records run in sequence-number order; after a key's first failure its later
+    records are not attempted and are reported as failures too, so a key's events never reach
+    the sink out of order. Lambda checkpoints before the lowest reported sequence number and
+    delivers the rest again; idempotency makes the repeats harmless.
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=True)
+        self.max_workers = max(1, max_workers)
+
+    def process(self) -> list[tuple[Any, ...]]:
+        groups: OrderedDict[str, list[int]] = OrderedDict()
+        for index, record in enumerate(self.records):
+            groups.setdefault(str(record["kinesis"]["partitionKey"]), []).append(index)
+        results: list[tuple[Any, ...]] = [()] * len(self.records)
+
+        def run(indexes: list[int]) -> None:
+            for position, index in enumerate(indexes):
+                results[index] = self._process_record(self.records[index])
+                if results[index][0] == "fail":
+                    for later in indexes[position + 1 :]:
+                        results[later] = self._skip(self.records[later])
+                    return
+
+        if self.max_workers == 1 or len(groups) == 1:
+            for indexes in groups.values():
+                run(indexes)
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(groups))) as pool:
+                list(pool.map(run, groups.values()))
+        # Report failures in stream order, whatever order the threads finished in.
+        self.fail_messages.sort(key=_sequence_number)
+        return results
+
+    def _skip(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        data = self._to_batch_type(record=record, event_type=self.event_type, model=self.model)
+        error = SkippedAfterEarlierFailure("an earlier record of this partition key failed")
+        return self.failure_handler(record=data, exception=(type(error), error, None))
+
+
+def _sequence_number(record: Any) -> int:
+    return int(record.kinesis.sequence_number)
+
+
+class ConsumerService:
+    """Everything one consumer invocation needs, built once at cold start."""
+
+    def __init__(self, config: ConsumerConfig, processor: EventProcessor, idempotency: IdempotencyConfig) -> None:
+        self.config = config
+        self.processor = processor
+        self.idempotency = idempotency
+        self.batch = KeyOrderedBatchProcessor(config.key_concurrency)
+
+    @classmethod
+    def from_config(cls, config: ConsumerConfig) -> ConsumerService:
+        dynamodb = aws.client("dynamodb", config.dynamodb_client_settings())
+        sqs = aws.client("sqs", config.sqs_client_settings())
+        sink = DynamoDBEventSink(dynamodb, config.events_table_name)
+        persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table_name, boto3_client=dynamodb)
+        idempotency = IdempotencyConfig(
+            event_key_jmespath="event_id",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=config.idempotency_ttl_seconds,
+        )
+
+        def store_event(event: dict[str, Any]) -> dict[str, Any]:
+            return {"event_id": event["event_id"], "stored": sink.store(event)}
+
+        store = idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)(
+            store_event
+        )
+        return cls(config, EventProcessor(sink, SqsQuarantine(sqs, config.quarantine_queue_url), store), idempotency)
+
+    def handle_batch(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        # Lets an IN_PROGRESS idempotency record expire when this invocation's time runs out,
+        # so a timed-out invocation cannot block its events forever.
+        self.idempotency.register_lambda_context(context)
+        try:
+            response = process_partial_response(
+                event=event, record_handler=self.processor.handle, processor=self.batch, context=context
+            )
+        finally:
+            self.processor.flush_metrics()
+        metrics.add_metric(
+            name="RecordsFailed", unit=MetricUnit.Count, value=len(response.get("batchItemFailures", []))
+        )
+        return response

@@ -1,0 +1,230 @@
+"""B3: consumer throughput per concurrent batch, and the ParallelizationFactor a saturated shard needs.
+
+Runs the real process handler in-process against the local endpoint, with ``--latency-ms`` added to
+every DynamoDB call by a gateway fault (AWS's single-digit-ms latency, made explicit). Each case
+processes the same batches; the baseline (idempotency off, one key at a time) is measured in the
+same run, and every other case is reported as a ratio to it.
+
+    python -m load.bench_consumer [--records 400] [--latency-ms 5] [--json build/bench/b3.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SHARD_RECORDS_PER_SECOND = 1000
+
+
+def _event(records: int, keys: int, batch_no: int) -> dict[str, Any]:
+    import base64
+
+    out = []
+    for i in range(records):
+        envelope = {
+            "event_id": f"b{batch_no}-{i}-{uuid.uuid4().hex[:6]}",
+            "type": "bench",
+            "occurred_at": "2026-11-23T12:00:00Z",
+            "partition_key": f"k{i % keys}",
+            "payload": {"i": i},
+        }
+        out.append(
+            {
+                "kinesis": {
+                    "partitionKey": envelope["partition_key"],
+                    "kinesisSchemaVersion": "1.0",
+                    "data": base64.b64encode(json.dumps(envelope).encode()).decode(),
+                    "sequenceNumber": str(49545115243490985018280067714973144582180062593244200961 + i),
+                    "approximateArrivalTimestamp": time.time(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventID": f"shardId-000000000000:{i}",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/bench",
+                "awsRegion": "us-east-1",
+                "eventName": "aws:kinesis:record",
+                "eventVersion": "1.0",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/bench",
+            }
+        )
+    return {"Records": out}
+
+
+def _inprocess_resources(latency_ms: int) -> None:
+    """Tables and queue from template.yaml's own schema in in-process moto, and a real sleep per call."""
+    import boto3
+    import botocore.session  # noqa: F401 - the hook below is registered on every new client
+
+    from local.template import load_template, translate
+
+    resources = translate(load_template())["Resources"]
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, name in (("EventsTable", "bench-events"), ("IdempotencyTable", "bench-idempotency")):
+        props = resources[logical_id]["Properties"]
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props["BillingMode"],
+        )
+    queue = boto3.client("sqs").create_queue(QueueName="bench-quarantine")["QueueUrl"]
+    os.environ.update(
+        {
+            "EVENTS_TABLE_NAME": "bench-events",
+            "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
+            "QUARANTINE_QUEUE_URL": queue,
+        }
+    )
+
+    from weir import aws
+
+    original = aws.client
+
+    def client_with_latency(service: str, settings: Any, region: str | None = None) -> Any:
+        made = original(service, settings, region)
+        if service == "dynamodb" and not getattr(made, "_bench_latency", False):
+            # before-sign runs for every call, before moto answers it: the sleep releases the GIL,
+            # as a network wait does.
+            made.meta.events.register("before-sign.dynamodb", lambda **_: time.sleep(latency_ms / 1000))
+            made._bench_latency = True
+        return made
+
+    aws.client = client_with_latency
+
+
+class Context:
+    function_name = "bench-process"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-process"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--records", type=int, default=400, help="records per batch")
+    parser.add_argument("--keys", type=int, default=50, help="distinct partition keys in a batch")
+    parser.add_argument("--latency-ms", type=int, default=5, help="added to every DynamoDB call")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--backend",
+        choices=["endpoint", "inprocess"],
+        default="inprocess",
+        help="endpoint: the local AWS endpoint (moto server behind the gateway, sharing the CPUs); "
+        "inprocess: moto inside this process, with the latency as a real sleep per call",
+    )
+    args = parser.parse_args(argv)
+
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_METRICS_NAMESPACE": "WeirBench",
+        }
+    )
+    from local.endpoint import Endpoint
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "layers" / "weir"))
+
+    from local.deployer import Deployer
+    from weir import aws
+    from weir.config import ConsumerConfig
+    from weir.consumer import ConsumerService, DynamoDBEventSink, EventProcessor, KeyOrderedBatchProcessor
+
+    results: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack_context:
+        if args.backend == "endpoint":
+            endpoint = stack_context.enter_context(Endpoint(port=0))
+            os.environ["AWS_ENDPOINT_URL"] = endpoint.url
+            stack = Deployer(endpoint.url, stack_name="bench").deploy()
+            os.environ.update(stack.functions["ProcessFunction"].environment)
+            assert endpoint.server is not None
+            if args.latency_ms:
+                endpoint.server.gateway.faults.add({"service": "dynamodb", "latency_ms": args.latency_ms})
+        else:
+            from moto import mock_aws
+
+            stack_context.enter_context(mock_aws())
+            _inprocess_resources(args.latency_ms)
+
+        def measure(name: str, idempotency: bool, workers: int) -> dict[str, Any]:
+            aws.reset_clients()
+            os.environ["CONSUMER_KEY_CONCURRENCY"] = str(workers)
+            config = ConsumerConfig.from_env(os.environ)
+            service = ConsumerService.from_config(config)
+            if not idempotency:
+                sink = DynamoDBEventSink(
+                    aws.client("dynamodb", config.dynamodb_client_settings()), config.events_table_name
+                )
+                store: Callable[..., Any] = lambda event: {"stored": sink.store(event)}  # noqa: E731
+                service.processor = EventProcessor(sink, service.processor._quarantine, store)
+            service.batch = KeyOrderedBatchProcessor(workers)
+            service.handle_batch(_event(20, args.keys, 0), Context())  # warm up connections
+            started = time.perf_counter()
+            response = service.handle_batch(_event(args.records, args.keys, 1), Context())
+            elapsed = time.perf_counter() - started
+            assert response == {"batchItemFailures": []}, response
+            rate = args.records / elapsed
+            row = {
+                "case": name,
+                "idempotency": idempotency,
+                "key_concurrency": workers,
+                "records": args.records,
+                "seconds": round(elapsed, 3),
+                "ms_per_record": round(1000 * elapsed / args.records, 2),
+                "records_per_second_per_batch": round(rate, 1),
+                "parallelization_factor_for_saturated_shard": math.ceil(SHARD_RECORDS_PER_SECOND / rate),
+            }
+            print(
+                f"  {name:<38} {row['ms_per_record']:>7.2f} ms/record  {rate:>8.1f} records/s  "
+                f"PF needed: {row['parallelization_factor_for_saturated_shard']}",
+                flush=True,
+            )
+            return row
+
+        print(
+            f"B3 consumer, {args.records} records/batch over {args.keys} keys, +{args.latency_ms} ms per DynamoDB call"
+        )
+        baseline = measure("baseline: no idempotency, 1 key at a time", False, 1)
+        results.append(baseline)
+        for name, idem, workers in [
+            ("idempotency, 1 key at a time", True, 1),
+            ("no idempotency, 8 keys at a time", False, 8),
+            ("idempotency, 8 keys at a time", True, 8),
+            ("idempotency, 16 keys at a time", True, 16),
+        ]:
+            results.append(measure(name, idem, workers))
+    for row in results:
+        row["ratio_to_baseline_throughput"] = round(
+            row["records_per_second_per_batch"] / baseline["records_per_second_per_batch"], 2
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        summary = {"backend": args.backend, "latency_ms": args.latency_ms, "results": results}
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        "ratios to baseline throughput: "
+        + ", ".join(f"{r['case']}: {r['ratio_to_baseline_throughput']}x" for r in results)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""The process handler with real Kinesis events, against moto's DynamoDB and SQS (tables from template.yaml)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from moto import mock_aws
+
+import functions.process.app as process_app
+from tests.factories import envelope, envelope_bytes, kinesis_event, load_event
+from tests.fakes import FakeLambdaContext
+from tests.stack import create_table, process_environment
+
+EVENTS = "weir-test-events"
+IDEMPOTENCY = "weir-test-idempotency"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        sqs = boto3.client("sqs")
+        create_table(dynamodb, "EventsTable", EVENTS)
+        create_table(dynamodb, "IdempotencyTable", IDEMPOTENCY)
+        quarantine = sqs.create_queue(QueueName="weir-test-quarantine")["QueueUrl"]
+        for name, value in process_environment(EVENTS, IDEMPOTENCY, quarantine).items():
+            monkeypatch.setenv(name, value)
+        process_app.service.cache_clear()
+        yield {"dynamodb": dynamodb, "sqs": sqs, "quarantine": quarantine}
+        process_app.service.cache_clear()
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    return dict(process_app.lambda_handler(event, FakeLambdaContext(timeout_seconds=60)))
+
+
+def stored(aws: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    items = aws["dynamodb"].scan(TableName=EVENTS)["Items"]
+    return {item["event_id"]["S"]: item for item in items}
+
+
+def quarantined(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = aws["sqs"].receive_message(QueueUrl=aws["quarantine"], MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def failures(response: dict[str, Any]) -> list[str]:
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def test_a_batch_of_valid_events_is_stored_with_no_failures(aws: dict[str, Any]) -> None:
+    event = kinesis_event(
+        [(envelope_bytes(event_id=f"e-{i}", partition_key=f"k{i % 3}"), f"k{i % 3}") for i in range(10)]
+    )
+    assert invoke(event) == {"batchItemFailures": []}
+    items = stored(aws)
+    assert sorted(items) == sorted(f"e-{i}" for i in range(10))
+    assert items["e-4"]["payload"]["M"]["order_id"] == {"N": "1"}
+    assert "stored_at" in items["e-4"]
+
+
+def test_the_canonical_generated_event_is_poison_and_is_quarantined(aws: dict[str, Any]) -> None:
+    # GIVEN the event `sam local generate-event kinesis get-records` makes: plain text, not an envelope
+    event = load_event("kinesis-get-records.json")
+    # WHEN it is processed
+    response = invoke(event)
+    # THEN it does not block the shard: no failure reported, and the record is in the quarantine
+    assert response == {"batchItemFailures": []}
+    [message] = quarantined(aws)
+    record = event["Records"][0]
+    assert message["kind"] == "weir.quarantine"
+    assert message["record"]["data"] == record["kinesis"]["data"]
+    assert message["record"]["sequence_number"] == record["kinesis"]["sequenceNumber"]
+    assert message["record"]["shard_id"] == "shardId-000000000000"
+    assert message["record"]["partition_key"] == "partitionKey-03"
+    assert message["record"]["approximate_arrival"] == "2015-04-09T00:00:00.000Z"
+    assert "not JSON" in message["reason"]
+
+
+def test_a_poison_record_in_the_middle_is_quarantined_and_the_rest_stored(aws: dict[str, Any]) -> None:
+    items = [
+        (envelope_bytes(event_id="a"), "k"),
+        (json.dumps(envelope(occurred_at="yesterday")).encode(), "k"),
+        (envelope_bytes(event_id="c"), "k"),
+    ]
+    assert invoke(kinesis_event(items)) == {"batchItemFailures": []}
+    assert sorted(stored(aws)) == ["a", "c"]
+    [message] = quarantined(aws)
+    assert "occurred_at" in message["reason"]
+
+
+def test_the_same_batch_delivered_twice_writes_each_event_once(aws: dict[str, Any]) -> None:
+    event = kinesis_event([(envelope_bytes(event_id=f"d-{i}"), "k") for i in range(5)])
+    invoke(event)
+    first = stored(aws)
+    assert invoke(event) == {"batchItemFailures": []}
+    second = stored(aws)
+    assert sorted(second) == sorted(first)
+    assert all(second[k]["stored_at"] == first[k]["stored_at"] for k in first)  # not rewritten
+
+
+def test_an_event_already_stored_but_unknown_to_idempotency_is_not_rewritten(aws: dict[str, Any]) -> None:
+    # the idempotency record expired (TTL) but the event is in the table: the conditional write keeps it
+    invoke(kinesis_event([(envelope_bytes(event_id="old"), "k")]))
+    before = stored(aws)["old"]["stored_at"]
+    aws["dynamodb"].delete_item(TableName=IDEMPOTENCY, Key={"id": {"S": next(iter(_idempotency_ids(aws)))}})
+    assert invoke(kinesis_event([(envelope_bytes(event_id="old"), "k")])) == {"batchItemFailures": []}
+    assert stored(aws)["old"]["stored_at"] == before
+
+
+def _idempotency_ids(aws: dict[str, Any]) -> list[str]:
+    return [item["id"]["S"] for item in aws["dynamodb"].scan(TableName=IDEMPOTENCY)["Items"]]
+
+
+def test_idempotency_records_are_keyed_on_event_id_and_expire(aws: dict[str, Any]) -> None:
+    invoke(kinesis_event([(envelope_bytes(event_id="ttl-1"), "k")]))
+    [item] = aws["dynamodb"].scan(TableName=IDEMPOTENCY)["Items"]
+    assert item["status"]["S"] == "COMPLETED"
+    ttl = int(item["expiration"]["N"])
+    assert ttl - time.time() == pytest.approx(691200, abs=120)  # the template's IdempotencyTtlSeconds
+
+
+def _in_progress(aws: dict[str, Any], event_id: str, expires_in_ms: int) -> None:
+    """An IN_PROGRESS record as a timed-out invocation leaves it."""
+    invoke(kinesis_event([(envelope_bytes(event_id="probe"), "k")]))
+    [probe] = list(aws["dynamodb"].scan(TableName=IDEMPOTENCY)["Items"])
+    key_prefix = probe["id"]["S"].rsplit("#", 1)[0]
+    import hashlib
+
+    digest = hashlib.md5(json.dumps(event_id).encode(), usedforsecurity=False).hexdigest()
+    aws["dynamodb"].put_item(
+        TableName=IDEMPOTENCY,
+        Item={
+            "id": {"S": f"{key_prefix}#{digest}"},
+            "status": {"S": "INPROGRESS"},
+            "expiration": {"N": str(int(time.time()) + 3600)},
+            "in_progress_expiration": {"N": str(int(time.time() * 1000) + expires_in_ms)},
+        },
+    )
+
+
+def test_an_in_progress_record_left_by_a_timed_out_invocation_does_not_block_the_event(aws: dict[str, Any]) -> None:
+    # GIVEN an IN_PROGRESS record whose invocation's time ran out a second ago
+    _in_progress(aws, "stuck", expires_in_ms=-1000)
+    # WHEN the event is delivered again
+    response = invoke(kinesis_event([(envelope_bytes(event_id="stuck"), "k")]))
+    # THEN it is processed
+    assert response == {"batchItemFailures": []}
+    assert "stuck" in stored(aws)
+
+
+def test_an_in_progress_record_of_a_live_invocation_makes_the_record_retry(aws: dict[str, Any]) -> None:
+    _in_progress(aws, "busy", expires_in_ms=60_000)
+    event = kinesis_event([(envelope_bytes(event_id="busy"), "k"), (envelope_bytes(event_id="free"), "j")])
+    response = invoke(event)
+    assert failures(response) == [event["Records"][0]["kinesis"]["sequenceNumber"]]
+    assert "busy" not in stored(aws)
+    assert "free" in stored(aws)
+
+
+def test_when_every_record_fails_the_batch_raises_so_the_mapping_bisects_it(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The documented choice: Powertools raises BatchProcessingError; with BisectBatchOnFunctionError
+    # Lambda splits the batch and retries the halves without using up MaximumRetryAttempts.
+    monkeypatch.setenv("EVENTS_TABLE_NAME", "no-such-table")
+    process_app.service.cache_clear()
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        invoke(kinesis_event([(envelope_bytes(event_id=f"x-{i}"), "k") for i in range(3)]))

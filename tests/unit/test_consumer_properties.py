@@ -1,0 +1,154 @@
+"""Properties of the batch processor with fakes: no record ends nowhere, and keys keep their order."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.factories import envelope_bytes, kinesis_event
+from weir.consumer import EventProcessor, KeyOrderedBatchProcessor
+
+
+class Throttled(Exception):
+    """Stands in for a transient DynamoDB error."""
+
+
+class FakeSink:
+    def __init__(self, failing: set[str]) -> None:
+        self.failing = failing
+        self.stored: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def store(self, event: dict[str, Any]) -> bool:
+        if event["event_id"] in self.failing:
+            raise Throttled(event["event_id"])
+        with self.lock:
+            self.stored.append(event)
+        return True
+
+
+class FakeQuarantine:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def put(self, body: str) -> None:
+        self.bodies.append(body)
+
+
+def run(event: dict[str, Any], sink: FakeSink, quarantine: FakeQuarantine, workers: int) -> dict[str, Any]:
+    def store(event: dict[str, Any]) -> dict[str, Any]:
+        return {"stored": sink.store(event)}
+
+    processor = EventProcessor(sink, quarantine, store)
+    batch = KeyOrderedBatchProcessor(workers)
+    return dict(process_partial_response(event=event, record_handler=processor.handle, processor=batch))
+
+
+record_spec = st.tuples(
+    st.integers(min_value=0, max_value=5),  # partition key
+    st.sampled_from(["ok", "ok", "ok", "poison", "transient"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(specs=st.lists(record_spec, min_size=1, max_size=60), workers=st.sampled_from([1, 4, 16]))
+def test_every_record_ends_in_the_sink_the_quarantine_or_batch_item_failures(
+    specs: list[tuple[int, str]], workers: int
+) -> None:
+    items, failing = [], set()
+    for i, (key, kind) in enumerate(specs):
+        data = b"\x00not json" if kind == "poison" else envelope_bytes(event_id=f"e{i}", partition_key=f"k{key}")
+        if kind == "transient":
+            failing.add(f"e{i}")
+        items.append((data, f"k{key}"))
+    event = kinesis_event(items)
+    sink, quarantine = FakeSink(failing), FakeQuarantine()
+    try:
+        response = run(event, sink, quarantine, workers)
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    except BatchProcessingError:
+        failed = {r["kinesis"]["sequenceNumber"] for r in event["Records"]}  # the whole batch is retried
+    stored = {e["event_id"] for e in sink.stored}
+    quarantined = {json.loads(b)["record"]["sequence_number"] for b in quarantine.bodies}
+    for i, record in enumerate(event["Records"]):
+        sequence = record["kinesis"]["sequenceNumber"]
+        # never nowhere
+        assert f"e{i}" in stored or sequence in quarantined or sequence in failed, (i, specs[i])
+        # never a transient failure passed off as done
+        if f"e{i}" in failing:
+            assert sequence in failed
+    # a key's events reach the sink in stream order, and none after the key's first failure
+    for key_name in {f"k{k}" for k, _ in specs}:
+        order = [int(e["event_id"][1:]) for e in sink.stored if e["partition_key"] == key_name]
+        assert order == sorted(order)
+        first_failure = min(
+            (i for i, (k, kind) in enumerate(specs) if f"k{k}" == key_name and kind == "transient"), default=None
+        )
+        if first_failure is not None:
+            assert all(i < first_failure for i in order)
+
+
+def test_the_failure_report_is_exactly_the_failed_record_and_its_later_same_key_records() -> None:
+    # GIVEN records of keys a and b, and a transient failure on the second record of key a
+    items = [
+        (envelope_bytes(event_id="a1", partition_key="a"), "a"),
+        (envelope_bytes(event_id="b1", partition_key="b"), "b"),
+        (envelope_bytes(event_id="a2", partition_key="a"), "a"),
+        (envelope_bytes(event_id="b2", partition_key="b"), "b"),
+        (envelope_bytes(event_id="a3", partition_key="a"), "a"),
+    ]
+    event = kinesis_event(items)
+    sequence = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+    sink = FakeSink({"a2"})
+    # WHEN the batch is processed
+    response = run(event, sink, FakeQuarantine(), workers=4)
+    # THEN a2 and a3 are reported, in stream order; b's records and a1 are stored
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence[2]}, {"itemIdentifier": sequence[4]}]}
+    assert sorted(e["event_id"] for e in sink.stored) == ["a1", "b1", "b2"]
+
+
+def test_keys_really_run_concurrently() -> None:
+    # Two keys whose first records wait for each other can only finish if they run at the same time.
+    barrier = threading.Barrier(2, timeout=5)
+
+    class Rendezvous(FakeSink):
+        def store(self, event: dict[str, Any]) -> bool:
+            barrier.wait()
+            return super().store(event)
+
+    items = [
+        (envelope_bytes(event_id="x", partition_key="x"), "x"),
+        (envelope_bytes(event_id="y", partition_key="y"), "y"),
+    ]
+    sink = Rendezvous(set())
+    assert run(kinesis_event(items), sink, FakeQuarantine(), workers=2) == {"batchItemFailures": []}
+
+
+def test_a_quarantine_that_fails_makes_the_record_retry_rather_than_vanish() -> None:
+    class Broken(FakeQuarantine):
+        def put(self, body: str) -> None:
+            raise Throttled("quarantine down")
+
+    event = kinesis_event([(b"garbage", "k"), (envelope_bytes(event_id="fine", partition_key="j"), "j")])
+    sink = FakeSink(set())
+    response = run(event, sink, Broken(), workers=2)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]}
+
+
+@pytest.mark.parametrize("workers", [1, 8])
+def test_results_do_not_depend_on_thread_scheduling(workers: int) -> None:
+    rng = random.Random(5)
+    items = [(envelope_bytes(event_id=f"r{i}", partition_key=f"k{i % 4}"), f"k{i % 4}") for i in range(40)]
+    failing = {f"r{i}" for i in rng.sample(range(40), 5)}
+    event = kinesis_event(items)
+    first = run(event, FakeSink(failing), FakeQuarantine(), workers)
+    second = run(event, FakeSink(failing), FakeQuarantine(), 1)
+    assert first == second
