@@ -8,7 +8,7 @@ import pytest
 
 from local.template import load_template, parameter_values, parse_overrides
 from tests.stack import translated
-from weir.config import IngestConfig
+from weir.config import ConsumerConfig, IngestConfig, RedriveConfig
 
 
 def resources(of_type: str, template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -69,11 +69,15 @@ def test_the_overflow_queue_is_encrypted_keeps_messages_14_days_and_takes_whole_
     assert queue["MaximumMessageSize"] == 1048576
 
 
-def test_the_ingest_function_gets_every_variable_its_config_requires() -> None:
-    env = translated()["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
-    required = {f.alias for f in IngestConfig.model_fields.values() if f.is_required()}
+@pytest.mark.parametrize(
+    ("function", "config"),
+    [("IngestFunction", IngestConfig), ("ProcessFunction", ConsumerConfig), ("RedriveFunction", RedriveConfig)],
+)
+def test_each_function_gets_every_variable_its_config_requires_and_no_other(function: str, config: Any) -> None:
+    env = translated()["Resources"][function]["Properties"]["Environment"]["Variables"]
+    required = {f.alias for f in config.model_fields.values() if f.is_required()}
     assert required <= set(env)
-    known = {f.alias for f in IngestConfig.model_fields.values()}
+    known = {f.alias for f in config.model_fields.values()}
     unknown = {k for k in env if not k.startswith("POWERTOOLS_")} - known
     assert not unknown, f"template sets variables the config never reads: {unknown}"
 

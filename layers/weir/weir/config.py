@@ -149,3 +149,32 @@ class ConsumerConfig(_EnvModel):
         return ClientSettings(
             connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=3
         )
+
+
+class RedriveConfig(ProducerConfig):
+    """The redrive function: where failed records wait, and how fast they may go back."""
+
+    failure_bucket_name: str | None = Field(None, alias="FAILURE_BUCKET_NAME")
+    failure_queue_url: str | None = Field(None, alias="FAILURE_QUEUE_URL")
+    quarantine_queue_url: str = Field(alias="QUARANTINE_QUEUE_URL", min_length=1)
+    overflow_queue_url: str = Field(alias="OVERFLOW_QUEUE_URL", min_length=1)
+    unrecoverable_queue_url: str = Field(alias="UNRECOVERABLE_QUEUE_URL", min_length=1)
+    attempts_table_name: str = Field(alias="REDRIVE_ATTEMPTS_TABLE_NAME", min_length=1)
+    max_redrive_attempts: int = Field(3, alias="REDRIVE_MAX_ATTEMPTS", ge=1, le=100)
+    # A share of the stream's write capacity: 1,000 records/s per shard is the whole of it.
+    records_per_second: float = Field(200.0, alias="REDRIVE_RECORDS_PER_SECOND", gt=0, le=100_000)
+    safety_margin_seconds: float = Field(5.0, alias="SAFETY_MARGIN_SECONDS", ge=0, le=60)
+    sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    sqs_read_timeout: float = Field(1.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _one_failure_destination(self) -> Self:
+        if not (self.failure_bucket_name or self.failure_queue_url):
+            raise ValueError("FAILURE_BUCKET_NAME or FAILURE_QUEUE_URL must be set")
+        return self
+
+    def side_client_settings(self) -> ClientSettings:
+        """SQS, S3 and DynamoDB calls of the redrive: a few SDK retries, explicit timeouts."""
+        return ClientSettings(
+            connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=3
+        )

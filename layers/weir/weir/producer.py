@@ -201,6 +201,11 @@ class Producer:
         self._sleep = sleep
         self._clock = clock
 
+    @property
+    def call_seconds(self) -> float:
+        """The longest one PutRecords call can take (what the deadline must leave room for)."""
+        return self._call_seconds
+
     def put(self, records: Sequence[Record], deadline: Deadline) -> PutResult:
         """Write ``records``; return one outcome per record, in the same order.
 

@@ -1,0 +1,38 @@
+"""Redrive: failed records back onto the stream, from every place they wait. Invoke with ``{}``
+for everything, or ``{"dry_run": true, "max_items": 10, "sources": ["overflow"], "since": ...}``."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from weir.config import RedriveConfig
+from weir.deadline import Deadline
+from weir.observability import logger, metrics, tracer
+from weir.redrive import RedriveService, build_service, parse_request, record_redrive_metrics
+
+
+@cache
+def config() -> RedriveConfig:
+    return RedriveConfig.from_env(os.environ)
+
+
+@cache
+def service() -> RedriveService:
+    return build_service(config())
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_request(event)
+    redrive = service()
+    deadline = Deadline.for_invocation(context, 900.0, config().safety_margin_seconds)
+    report = redrive.run(request, deadline)
+    record_redrive_metrics(report)
+    logger.info("redrive finished", extra=report.to_json())
+    return report.to_json()

@@ -1,0 +1,171 @@
+"""Lambda's on-failure invocation records for Kinesis event source mappings.
+
+When retries or record age run out, Lambda sends an invocation record to the on-failure destination:
+
+* **SQS** (and SNS): metadata only. ``KinesisBatchInfo`` names the shard and the first and last
+  sequence numbers; the records must be read back from the stream before they expire.
+* **S3**: the same fields plus ``payload``, the original invocation event (``{"Records": [...]}``
+  with base64 ``kinesis.data``) as an *escaped JSON string*. The records survive the stream.
+
+``batchSize`` can exceed the records of one invocation (Lambda merges failure metadata), so the
+range ``startSequenceNumber..endSequenceNumber`` is what counts. Sequence numbers are compared as
+integers: AWS makes 56-digit decimals, local emulators small ones, and string order is wrong for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class MalformedFailureRecord(ValueError):
+    """Not an on-failure invocation record Weir can read; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    data: bytes
+    partition_key: str
+    sequence_number: str
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    shard_id: str
+    start_sequence_number: str
+    end_sequence_number: str
+    stream_arn: str
+    batch_size: int
+
+    @property
+    def stream_name(self) -> str:
+        return self.stream_arn.rsplit("/", 1)[-1]
+
+    def contains(self, sequence_number: str) -> bool:
+        return int(self.start_sequence_number) <= int(sequence_number) <= int(self.end_sequence_number)
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    condition: str
+    function_arn: str
+    timestamp: str
+    batch: BatchInfo
+    # The records themselves: present in S3 destinations, None for SQS pointers.
+    records: list[StreamRecord] | None
+
+
+def _require(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise MalformedFailureRecord(f"{where}.{key} is missing")
+    return mapping[key]
+
+
+def parse_failure_record(document: str | bytes | dict[str, Any]) -> FailureRecord:
+    """Parse an on-failure invocation record (S3 object body or SQS message body)."""
+    if isinstance(document, (str, bytes)):
+        try:
+            document = json.loads(document)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedFailureRecord(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise MalformedFailureRecord("not a JSON object")
+    context = _require(document, "requestContext", "record")
+    info = _require(document, "KinesisBatchInfo", "record")
+    batch = BatchInfo(
+        shard_id=str(_require(info, "shardId", "KinesisBatchInfo")),
+        start_sequence_number=str(_require(info, "startSequenceNumber", "KinesisBatchInfo")),
+        end_sequence_number=str(_require(info, "endSequenceNumber", "KinesisBatchInfo")),
+        stream_arn=str(_require(info, "streamArn", "KinesisBatchInfo")),
+        batch_size=int(info.get("batchSize", 0)),
+    )
+    for name in ("start_sequence_number", "end_sequence_number"):
+        if not getattr(batch, name).isdigit():
+            raise MalformedFailureRecord(f"KinesisBatchInfo.{name} is not a decimal sequence number")
+    records = None
+    if "payload" in document:
+        records = _payload_records(document["payload"])
+    return FailureRecord(
+        condition=str(context.get("condition", "")),
+        function_arn=str(context.get("functionArn", "")),
+        timestamp=str(document.get("timestamp", "")),
+        batch=batch,
+        records=records,
+    )
+
+
+def _payload_records(payload: Any) -> list[StreamRecord]:
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise MalformedFailureRecord(f"payload is not escaped JSON: {exc}") from None
+    records = _require(payload, "Records", "payload")
+    if not isinstance(records, list):
+        raise MalformedFailureRecord("payload.Records is not a list")
+    parsed = []
+    for i, record in enumerate(records):
+        kinesis = _require(record, "kinesis", f"payload.Records[{i}]")
+        try:
+            data = base64.b64decode(_require(kinesis, "data", f"payload.Records[{i}].kinesis"), validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedFailureRecord(f"payload.Records[{i}].kinesis.data is not base64") from None
+        parsed.append(
+            StreamRecord(
+                data=data,
+                partition_key=str(_require(kinesis, "partitionKey", f"payload.Records[{i}].kinesis")),
+                sequence_number=str(_require(kinesis, "sequenceNumber", f"payload.Records[{i}].kinesis")),
+            )
+        )
+    return parsed
+
+
+def read_range(kinesis: Any, batch: BatchInfo, page_limit: int = 1000) -> list[StreamRecord]:
+    """The records of ``batch``'s range, read back from the stream.
+
+    Raises :class:`RecordsExpired` when the range's first record is no longer on the stream
+    (trimmed by retention): what is left cannot be the whole batch.
+    """
+    from botocore.exceptions import ClientError
+
+    start, end = int(batch.start_sequence_number), int(batch.end_sequence_number)
+    try:
+        # StreamName (from the ARN) rather than StreamARN: the destination always names a stream of
+        # this account, and kinesalite, the local Kinesis, predates the StreamARN parameter.
+        iterator = kinesis.get_shard_iterator(
+            StreamName=batch.stream_name,
+            ShardId=batch.shard_id,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=batch.start_sequence_number,
+        )["ShardIterator"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in {"InvalidArgumentException", "ResourceNotFoundException"}:
+            raise RecordsExpired(f"cannot read from {batch.start_sequence_number}: {code}") from None
+        raise
+    found: list[StreamRecord] = []
+    while iterator:
+        page = kinesis.get_records(ShardIterator=iterator, Limit=page_limit)
+        for record in page.get("Records", []):
+            sequence = int(record["SequenceNumber"])
+            if sequence > end:
+                return _checked(found, start)
+            found.append(StreamRecord(bytes(record["Data"]), record["PartitionKey"], record["SequenceNumber"]))
+        if not page.get("Records") and page.get("MillisBehindLatest", 0) == 0:
+            break
+        iterator = page.get("NextShardIterator")
+    return _checked(found, start)
+
+
+class RecordsExpired(Exception):
+    """The stream no longer holds the records an SQS pointer names."""
+
+
+def _checked(found: list[StreamRecord], start: int) -> list[StreamRecord]:
+    if not found or int(found[0].sequence_number) != start:
+        first = found[0].sequence_number if found else "none"
+        raise RecordsExpired(f"the range starts at {start} but the stream's first record there is {first}")
+    return found
