@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -104,7 +104,7 @@ def pipeline(local_aws: LocalEndpoint, monkeypatch: pytest.MonkeyPatch) -> Calla
 
 
 @pytest.fixture
-def s3_pipeline(pipeline: Callable[..., Pipeline]) -> Iterator[Pipeline]:
+def s3_pipeline(pipeline: Callable[..., Pipeline]) -> Pipeline:
     return pipeline()
 
 
