@@ -77,8 +77,20 @@ build: setup ## sam build for python3.13/arm64 (finds a python3.13 through pyenv
 	PATH="$$($(BIN)/python -m local.python313 --bin-dir):$$PATH" $(CHECK_ENV) $(BIN)/sam build --template-file $(TEMPLATE)
 
 .PHONY: run
-run: setup ## Run the pipeline end to end on this machine (PARAMS="Key=Value ..." overrides the template)
+run: setup ## Run the pipeline end to end on this machine and print the ledger (PARAMS="Key=Value ...")
 	$(BIN)/python -m local.run --params "$(PARAMS)"
+
+.PHONY: up
+up: setup ## Run the whole pipeline locally until Ctrl-C: AWS endpoint :4566, HTTP API :3000 (PARAMS=...)
+	$(BIN)/python -m local.up --params "$(PARAMS)"
+
+.PHONY: redrive
+redrive: setup ## Redrive failed records: on the running `make up`, or on a deployed stack with STACK=name
+	@if [ -n "$(STACK)" ]; then \
+		SAM_CLI_TELEMETRY=0 $(BIN)/sam remote invoke RedriveFunction --stack-name "$(STACK)" --event '$(or $(EVENT),{})'; \
+	else \
+		$(BIN)/python -m local.redrive --event '$(or $(EVENT),{})'; \
+	fi
 
 .PHONY: bench
 bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench/; see docs/performance.md

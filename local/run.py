@@ -1,159 +1,198 @@
-"""``make run``: the ingest path end to end on this machine, ending in a ledger.
+"""``make run``: the pipeline end to end on this machine, ending in a ledger of every event.
 
-Starts the local AWS endpoint (kinesalite + moto server behind the gateway, with Kinesis shard
-write limits), deploys template.yaml into it, and drives a demo workload through the real ingest
-handler: steady traffic, then a burst well above the shards' write limit, then a short stream
-outage. It ends with a ledger that accounts for every event sent, and exits non-zero if any
-event answered 202 is in neither the stream nor the overflow queue.
-
-Today this covers the ingest path (issue: the producer). The consumer, the event source mapping
-emulator and the HTTP API on 127.0.0.1:3000 join it as the local runtime grows (docs/local.md).
+Starts the local runtime (endpoint, template deployed, functions, event source mapping, HTTP API),
+then drives a demo workload through ``POST /events``: steady traffic, a burst above the shards'
+write limit, a few poison records from a misbehaving producer, and a short outage of the events
+table. It waits for the consumer to drain the stream, redrives the on-failure destination and the
+overflow queue, waits again, and prints a ledger: sent / accepted / in the events table /
+quarantined / in the failure destination / redriven / lost. It exits non-zero unless lost is 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from local.deployer import Deployer, LocalStack, local_outputs
-from local.endpoint import DEFAULT_PORT, Endpoint, EndpointError
+import boto3
+import urllib3
+
+from local.endpoint import DEFAULT_PORT
+from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
+POISON_RECORDS = 5
 
 
-class FakeContext:
-    """A Lambda context for in-process invocations, with a real deadline."""
+class Demo:
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+        self.http = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=2, read=30))
+        endpoint = runtime.environment()["AWS_ENDPOINT_URL"]
+        self.kinesis = boto3.client("kinesis", endpoint_url=endpoint)
+        self.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
+        self.sqs = boto3.client("sqs", endpoint_url=endpoint)
+        self.s3 = boto3.client("s3", endpoint_url=endpoint)
+        self.outputs = runtime.outputs()
+        self.lock = threading.Lock()
+        self.sent: set[str] = set()
+        self.accepted: set[str] = set()
+        self.not_taken: set[str] = set()
+        self.status: dict[int, int] = {}
+        self.events_table = self.outputs["EventsTableName"]
 
-    def __init__(self, function_name: str, timeout_seconds: float) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self._ends = time.monotonic() + timeout_seconds
+    # --- traffic ------------------------------------------------------------------------
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
+    def post(self, events: list[dict[str, Any]]) -> None:
+        response = self.http.request(
+            "POST",
+            f"{self.runtime.api_url}/events",
+            body=json.dumps({"events": events}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        body = json.loads(response.data or b"{}")
+        with self.lock:
+            self.sent.update(e["event_id"] for e in events)
+            self.status[response.status] = self.status.get(response.status, 0) + 1
+            for outcome in body.get("events", []):
+                (self.accepted if outcome["status"] in {"written", "spilled"} else self.not_taken).add(
+                    outcome["event_id"]
+                )
+
+    def phase(self, name: str, requests: int, size: int, workers: int) -> None:
+        batches = [[_event(name, r * size + i) for i in range(size)] for r in range(requests)]
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(self.post, batches))
+
+    def poison(self) -> None:
+        """A misbehaving producer writes records that are not envelopes, straight to the stream."""
+        self.kinesis.put_records(
+            StreamName=self.outputs["StreamName"],
+            Records=[{"Data": f"not json #{i}".encode(), "PartitionKey": f"poison-{i}"} for i in range(POISON_RECORDS)],
+        )
+
+    # --- reading back -------------------------------------------------------------------
+
+    def stored_ids(self) -> set[str]:
+        found: set[str] = set()
+        kwargs: dict[str, Any] = {"TableName": self.events_table, "ProjectionExpression": "event_id"}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            found.update(item["event_id"]["S"] for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def queue_depth(self, url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def failure_records(self) -> set[str]:
+        """Event ids sitting in the S3 on-failure destination (records themselves are in the objects)."""
+        arn = self.outputs["FailureDestinationArn"]
+        if not arn.startswith("arn:aws:s3:::"):
+            return set()
+        bucket = arn.split(":::", 1)[1]
+        ids: set[str] = set()
+        listing = self.s3.list_objects_v2(Bucket=bucket, Prefix="aws/lambda/")
+        for entry in listing.get("Contents", []):
+            document = json.loads(self.s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            for record in json.loads(document["payload"])["Records"]:
+                import base64
+
+                try:
+                    ids.add(json.loads(base64.b64decode(record["kinesis"]["data"]))["event_id"])
+                except (ValueError, KeyError):
+                    continue
+        return ids
+
+    def overflow_ids(self) -> set[str]:
+        url = self.outputs["OverflowQueueUrl"]
+        ids: set[str] = set()
+        seen = 0
+        while seen < 10_000:
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+                "Messages", []
+            )
+            new = {json.loads(m["Body"])["event"]["event_id"] for m in messages} - ids
+            if not new:
+                return ids
+            ids |= new
+            seen += len(messages)
+        return ids
+
+    def wait_for_drain(self, label: str, timeout: float) -> bool:
+        """Wait until the mapping has nothing read and unprocessed; show progress meanwhile.
+
+        Progress comes from the emulator's counters: scanning the table here would take CPU from the
+        consumer it is watching."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        tty = sys.stdout.isatty()
+        last_line = 0.0
+        while time.monotonic() < deadline:
+            stats = [m.stats for m in self.runtime.mappings]
+            line = (
+                f"  {label:<14} processed {sum(s.records_processed for s in stats):>6}  "
+                f"invocations {sum(s.invocations for s in stats):>5}  retries {sum(s.retries for s in stats):>4}  "
+                f"to destination {sum(s.records_to_destination for s in stats):>4}  "
+                f"iterator age {self.runtime.iterator_age_ms():>6} ms"
+            )
+            if tty:
+                print("\r" + line, end="", flush=True)
+            elif time.monotonic() - last_line >= 5:
+                print(line, flush=True)
+                last_line = time.monotonic()
+            if self.runtime.idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 2.5:  # longer than a poll and a batching window
+                    if tty:
+                        print()
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.5)
+        if tty:
+            print()
+        return False
 
 
-def _event(i: int, phase: str) -> dict[str, Any]:
+def _event(phase: str, i: int) -> dict[str, Any]:
     return {
         "event_id": f"{phase}-{i}-{uuid.uuid4().hex[:8]}",
         "type": "demo.event",
         "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "partition_key": f"device-{i % 50}",
+        "partition_key": f"device-{i % 64}",
         "payload": {"n": i, "phase": phase},
     }
 
 
-class Demo:
-    def __init__(self, stack: LocalStack, endpoint: Endpoint) -> None:
-        self.stack = stack
-        self.endpoint = endpoint
-        self.sent: list[str] = []
-        self.status: Counter[int] = Counter()
-        self.accepted: set[str] = set()
-        self.not_taken: set[str] = set()
-        self.lock = threading.Lock()
-        function = stack.functions["IngestFunction"]
-        os.environ.update(function.environment)
-        # What Lambda does with layers: their content is importable (/opt/python in AWS).
-        for path in stack.layer_paths:
-            if str(path) not in sys.path:
-                sys.path.insert(0, str(path))
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("weir_local_ingest_app", function.handler_path)
-        assert spec
-        assert spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        self.handler = getattr(module, function.handler)
-        self.timeout = function.timeout
-
-    def post(self, events: list[dict[str, Any]]) -> None:
-        request = {
-            "version": "2.0",
-            "routeKey": "POST /events",
-            "rawPath": "/events",
-            "headers": {},
-            "requestContext": {"http": {"method": "POST", "path": "/events"}, "requestId": str(uuid.uuid4())},
-            "body": json.dumps({"events": events}),
-            "isBase64Encoded": False,
-        }
-        response = self.handler(request, FakeContext("weir-local-ingest", self.timeout))
-        body = json.loads(response["body"])
-        with self.lock:
-            self.sent.extend(e["event_id"] for e in events)
-            self.status[response["statusCode"]] += 1
-            for outcome in body.get("events", []):
-                if outcome["status"] in {"written", "spilled"}:
-                    self.accepted.add(outcome["event_id"])
-                else:
-                    self.not_taken.add(outcome["event_id"])
-
-    def phase(self, name: str, requests: int, size: int, workers: int) -> None:
-        started = time.monotonic()
-        batches = [[_event(r * size + i, name) for i in range(size)] for r in range(requests)]
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(self.post, batches))
-        elapsed = time.monotonic() - started
-        limits = self.endpoint.server.gateway.limiter if self.endpoint.server else None
-        throttled = limits.throttled if limits else 0
-        print(
-            f"  {name:<8} {requests * size:>6} events in {elapsed:5.1f} s  "
-            f"(shard throttling so far: {throttled} entries)",
-            flush=True,
-        )
-
-
-def _read_back(stack: LocalStack, endpoint_url: str) -> tuple[Counter[str], Counter[str]]:
-    import boto3
-
-    kinesis = boto3.client("kinesis", endpoint_url=endpoint_url, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name="us-east-1")
-    stream = stack.outputs["StreamName"]
-    on_stream: Counter[str] = Counter()
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
-            on_stream.update(json.loads(r["Data"])["event_id"] for r in page["Records"])
-            if not page["Records"]:
-                break
-            iterator = page.get("NextShardIterator")
-    in_overflow: Counter[str] = Counter()
-    queue = stack.outputs["OverflowQueueUrl"]
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=300).get(
-            "Messages", []
-        )
-        if not messages:
-            break
-        in_overflow.update(json.loads(m["Body"])["event"]["event_id"] for m in messages)
-    return on_stream, in_overflow
+def _timed(label: str, action: Callable[[], None]) -> None:
+    started = time.monotonic()
+    action()
+    print(f"  {label:<44} {time.monotonic() - started:5.1f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run Weir's ingest path end to end on this machine")
+    parser = argparse.ArgumentParser(description="Run Weir end to end on this machine")
     parser.add_argument("--params", default="", help='template parameter overrides, "Key=Value Key2=Value2"')
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="local AWS endpoint port (default 4566)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--api-port", type=int, default=3000)
     parser.add_argument("--ledger", type=Path, default=LEDGER_PATH)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the workload (tests use less)")
     args = parser.parse_args(argv)
     try:
-        overrides = parse_overrides(args.params)
+        params = parse_overrides(args.params)
     except ValueError as exc:
         print(f"make run: {exc}", file=sys.stderr)
         return 2
@@ -161,75 +200,100 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
     }.items():
+        import os
+
         os.environ[name] = value
     started = time.monotonic()
     try:
-        endpoint = Endpoint(args.port).start()
-    except (EndpointError, OSError) as exc:
-        print(f"make run: cannot start the local endpoint on port {args.port}: {exc}", file=sys.stderr)
+        runtime = LocalRuntime(params, port=args.port, api_port=args.api_port).start()
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"make run: cannot start the local runtime: {exc}", file=sys.stderr)
         return 2
     try:
-        os.environ["AWS_ENDPOINT_URL"] = endpoint.url
-        try:
-            stack = Deployer(endpoint.url).deploy(overrides)
-        except ValueError as exc:
-            print(f"make run: {exc}", file=sys.stderr)
-            return 2
-        print(f"Weir local endpoint {endpoint.url}; stack {stack.name} deployed from template.yaml")
-        for key, value in sorted(local_outputs(stack).items()):
-            print(f"  {key:<22} {value}")
-        from local.deployer import ON_DEMAND_LOCAL_SHARDS  # noqa: F401 - documented in docs/local.md
-
-        demo = Demo(stack, endpoint)
-        print("Workload:")
-        demo.phase("steady", requests=10, size=100, workers=2)
-        demo.phase("burst", requests=40, size=250, workers=8)
-        fault = (
-            endpoint.server.gateway.faults.add(
-                {
-                    "service": "kinesis",
-                    "operation": "PutRecords",
-                    "error": "ServiceUnavailable",
-                    "status": 503,
-                    "duration_s": 3,
-                }
-            )
-            if endpoint.server
-            else None
+        demo = Demo(runtime)
+        print(f"Weir running locally: API {runtime.api_url}, AWS endpoint {runtime.environment()['AWS_ENDPOINT_URL']}")
+        print(f"  started in {time.monotonic() - started:.1f} s (template deployed, functions warm)")
+        scale = args.scale
+        # Sized for this machine: the local sink (moto) takes about 60 events/s, and the burst must
+        # still cross the shards' write limit (ShardCount x 1,000 records/s) to show throttling.
+        _timed("steady: 300 events in 10 requests", lambda: demo.phase("steady", max(1, int(10 * scale)), 30, 2))
+        _timed(
+            "burst: 2,500 events at once, above the limit", lambda: demo.phase("burst", 5, max(1, int(500 * scale)), 5)
         )
-        demo.phase("outage", requests=5, size=100, workers=2)
-        if fault and endpoint.server:
-            endpoint.server.gateway.faults.remove(fault.id)
-        on_stream, in_overflow = _read_back(stack, endpoint.url)
-    finally:
-        endpoint.stop()
+        _timed(f"poison: {POISON_RECORDS} non-envelope records", demo.poison)
+        assert runtime.endpoint is not None
+        assert runtime.endpoint.server is not None
+        # Long enough for a batch to use up MaximumRetryAttempts and go to the on-failure destination.
+        runtime.endpoint.server.gateway.faults.add(
+            {
+                "service": "dynamodb",
+                "operation": "PutItem",
+                "error": "ProvisionedThroughputExceededException",
+                "match": {"TableName": demo.events_table},
+                "duration_s": 15,
+            }
+        )
+        _timed(
+            "sink outage: 15 s of events-table throttling", lambda: demo.phase("outage", 4, max(1, int(25 * scale)), 2)
+        )
+        demo.wait_for_drain("draining", timeout=90)
+        in_destination_before = len(demo.failure_records())
+        overflow_before = len(demo.overflow_ids())
+        redrive = runtime.pools["RedriveFunction"].invoke({"sources": ["s3-failures", "sqs-failures", "overflow"]})
+        report = redrive.payload if redrive.ok else {"error": redrive.payload}
+        redriven = sum(c.get("records_redriven", 0) for c in report.get("counts", {}).values()) if redrive.ok else 0
+        print(
+            f"  redrive: {redriven} records back on the stream "
+            f"({in_destination_before} from the failure destination, {overflow_before} from overflow)"
+        )
+        demo.wait_for_drain("after redrive", timeout=60)
 
-    duplicates_on_stream = sum(c - 1 for c in on_stream.values() if c > 1)
-    lost = sorted(e for e in demo.accepted if e not in on_stream and e not in in_overflow)
-    ledger = {
-        "sent": len(demo.sent),
-        "accepted": len(demo.accepted),
-        "not_taken_503": len(demo.not_taken),
-        "on_stream": len(set(on_stream) & set(demo.sent)),
-        "in_overflow_queue": len(set(in_overflow) & set(demo.sent)),
-        "duplicates_on_stream": duplicates_on_stream,
-        "lost": len(lost),
-        "lost_event_ids": lost[:20],
-        "http_status": {str(k): v for k, v in sorted(demo.status.items())},
-        "seconds": round(time.monotonic() - started, 1),
-    }
+        stored = demo.stored_ids()
+        assert runtime.stack is not None
+        quarantined = demo.queue_depth(runtime.stack.physical_ids["QuarantineQueue"])
+        waiting = demo.failure_records() | demo.overflow_ids()
+        lost = sorted(demo.accepted - stored - waiting)
+        ledger = {
+            "sent": len(demo.sent),
+            "accepted": len(demo.accepted),
+            "not_taken_503": len(demo.not_taken),
+            "in_events_table": len(demo.accepted & stored),
+            "poison_sent": POISON_RECORDS,
+            "quarantined": quarantined,
+            "in_failure_destination": len(demo.failure_records()),
+            "went_to_failure_destination": sum(m.stats.records_to_destination for m in runtime.mappings),
+            "redriven": redriven,
+            "still_waiting": len(waiting & demo.accepted),
+            "lost": len(lost),
+            "lost_event_ids": lost[:20],
+            "http_status": {str(k): v for k, v in sorted(demo.status.items())},
+            "shard_throttled_entries": runtime.endpoint.server.gateway.limiter.throttled,
+            "consumer_invocations": sum(m.stats.invocations for m in runtime.mappings),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+    finally:
+        runtime.stop()
     args.ledger.parent.mkdir(parents=True, exist_ok=True)
     args.ledger.write_text(json.dumps(ledger, indent=2) + "\n")
     print("Ledger:")
-    for key in ("sent", "accepted", "not_taken_503", "on_stream", "in_overflow_queue", "duplicates_on_stream", "lost"):
-        print(f"  {key:<22} {ledger[key]}")
-    print(f"  (written to {args.ledger})")
-    return 1 if lost else 0
+    for key in (
+        "sent",
+        "accepted",
+        "not_taken_503",
+        "in_events_table",
+        "poison_sent",
+        "quarantined",
+        "went_to_failure_destination",
+        "redriven",
+        "in_failure_destination",
+        "still_waiting",
+        "lost",
+    ):
+        print(f"  {key:<28} {ledger[key]}")
+    print(f"  ({ledger['seconds']} s; written to {args.ledger})")
+    # Lost must be 0, and every poison record must be in the quarantine, or the run failed.
+    return 1 if lost or quarantined < POISON_RECORDS else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,420 @@
+"""A Kinesis event source mapping, emulated with the semantics AWS documents (docs/aws-facts.md).
+
+Per shard, a reader polls GetRecords through the local endpoint (about once a second when idle,
+within Kinesis' 5 calls/s) and routes each record to one of ``ParallelizationFactor`` lanes by its
+partition key, so a key's records stay in order. Each lane cuts batches (``BatchSize``, the 6 MB
+payload limit, ``MaximumBatchingWindowInSeconds``) and invokes the function through its pool, which
+caps concurrency at the function's reserved concurrency: beyond it, lanes wait.
+
+After an invocation:
+
+* success, no ``batchItemFailures``: checkpoint after the batch;
+* ``batchItemFailures`` (with ``ReportBatchItemFailures``): checkpoint before the lowest reported
+  sequence number and retry from there (a retry); an empty, missing or unknown ``itemIdentifier``
+  fails the whole batch;
+* a function error or timeout: with ``BisectBatchOnFunctionError`` a batch of more than one record is
+  split in two and each half retried (not counted as a retry); otherwise, or for one record, a retry;
+* retries past ``MaximumRetryAttempts``, or records older than ``MaximumRecordAgeInSeconds``: an
+  invocation record goes to the on-failure destination (S3 with ``payload``; SQS metadata only),
+  and the lane moves on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local.functions import FunctionPool, Invocation
+
+log = logging.getLogger("weir.esm")
+
+PAYLOAD_LIMIT_BYTES = 6 * 1000 * 1000
+IDLE_POLL_SECONDS = 1.0
+BUSY_POLL_SECONDS = 0.2  # 5 GetRecords calls per second per shard
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    uuid: str
+    function_arn: str
+    stream_arn: str
+    batch_size: int
+    window_seconds: float
+    parallelization: int
+    max_retries: int
+    max_record_age: int
+    bisect: bool
+    report_item_failures: bool
+    starting_position: str
+    destination_arn: str | None
+
+    @classmethod
+    def from_properties(cls, props: dict[str, Any], function_arn: str) -> MappingSettings:
+        destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        return cls(
+            uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{props['EventSourceArn']}|{function_arn}")),
+            function_arn=function_arn,
+            stream_arn=str(props["EventSourceArn"]),
+            batch_size=int(props.get("BatchSize", 100)),
+            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            parallelization=int(props.get("ParallelizationFactor", 1)),
+            max_retries=int(props.get("MaximumRetryAttempts", -1)),
+            max_record_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
+            bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+            report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            starting_position=str(props.get("StartingPosition", "LATEST")),
+            destination_arn=str(destination) if destination else None,
+        )
+
+    @property
+    def stream_name(self) -> str:
+        return self.stream_arn.rsplit("/", 1)[-1]
+
+
+@dataclass
+class StreamRecord:
+    shard_id: str
+    sequence_number: str
+    partition_key: str
+    data: bytes
+    arrival: float
+
+    def size(self) -> int:
+        return len(self.data) * 4 // 3 + len(self.partition_key) + 400  # base64 plus the event's JSON
+
+
+@dataclass
+class MappingStats:
+    invocations: int = 0
+    function_errors: int = 0
+    partial_failures: int = 0
+    bisections: int = 0
+    retries: int = 0
+    records_processed: int = 0
+    records_to_destination: int = 0
+    destination_records: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Lane:
+    def __init__(self) -> None:
+        self.buffer: deque[StreamRecord] = deque()
+        self.in_flight: list[StreamRecord] = []
+        self.condition = threading.Condition()
+
+    def oldest_arrival(self) -> float | None:
+        with self.condition:
+            candidates = [r.arrival for r in self.in_flight[:1]] + [r.arrival for r in list(self.buffer)[:1]]
+        return min(candidates) if candidates else None
+
+
+class EventSourceMapping:
+    def __init__(
+        self, settings: MappingSettings, pool: FunctionPool, endpoint_url: str, region: str = "us-east-1"
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        config = Config(connect_timeout=2, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
+        session = boto3.session.Session()
+        self.kinesis = session.client("kinesis", endpoint_url=endpoint_url, region_name=region, config=config)
+        self.s3 = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        self.sqs = session.client("sqs", endpoint_url=endpoint_url, region_name=region, config=config)
+        self.region = region
+        self.stats = MappingStats()
+        self._stats_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.lanes: dict[str, list[_Lane]] = {}
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        shards = self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            lanes = [_Lane() for _ in range(self.settings.parallelization)]
+            self.lanes[shard_id] = lanes
+            self._spawn(f"reader-{shard_id}", self._read_shard, shard_id, lanes)
+            for n, lane in enumerate(lanes):
+                self._spawn(f"lane-{shard_id}-{n}", self._run_lane, shard_id, lane)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"esm-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for lanes in self.lanes.values():
+            for lane in lanes:
+                with lane.condition:
+                    lane.condition.notify_all()
+        for thread in self._threads:
+            thread.join(10)
+
+    # --- observability ---------------------------------------------------------------
+
+    def iterator_age_ms(self) -> dict[str, int]:
+        """Per shard: the age of the oldest record read but not yet processed (0 when caught up)."""
+        now = time.time()
+        ages = {}
+        for shard_id, lanes in self.lanes.items():
+            oldest = [a for a in (lane.oldest_arrival() for lane in lanes) if a is not None]
+            ages[shard_id] = int((now - min(oldest)) * 1000) if oldest else 0
+        return ages
+
+    def idle(self) -> bool:
+        return all(not lane.buffer and not lane.in_flight for lanes in self.lanes.values() for lane in lanes)
+
+    # --- reading --------------------------------------------------------------------
+
+    def _iterator(self, shard_id: str, after: str | None) -> str:
+        kwargs: dict[str, Any] = {"StreamName": self.settings.stream_name, "ShardId": shard_id}
+        if after is not None:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=after)
+        else:
+            kwargs["ShardIteratorType"] = self.settings.starting_position
+        return str(self.kinesis.get_shard_iterator(**kwargs)["ShardIterator"])
+
+    def _read_shard(self, shard_id: str, lanes: list[_Lane]) -> None:
+        last: str | None = None
+        iterator: str | None = None
+        while not self._stop.is_set():
+            try:
+                if iterator is None:
+                    iterator = self._iterator(shard_id, last)
+                page = self.kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            except ClientError as exc:
+                # ExpiredIteratorException (also the FIS action), throttling: start again after the last read
+                log.info("shard %s: %s; re-reading after %s", shard_id, exc.response["Error"]["Code"], last)
+                iterator = None
+                self._stop.wait(BUSY_POLL_SECONDS)
+                continue
+            except Exception:  # the endpoint going away at shutdown
+                if self._stop.is_set():
+                    return
+                log.exception("shard %s: read failed", shard_id)
+                self._stop.wait(IDLE_POLL_SECONDS)
+                continue
+            records = page.get("Records", [])
+            for record in records:
+                arrival = record["ApproximateArrivalTimestamp"]
+                item = StreamRecord(
+                    shard_id,
+                    record["SequenceNumber"],
+                    record["PartitionKey"],
+                    bytes(record["Data"]),
+                    arrival.timestamp(),  # botocore parses ApproximateArrivalTimestamp to a datetime
+                )
+                lane = lanes[zlib.crc32(item.partition_key.encode()) % len(lanes)]
+                with lane.condition:
+                    lane.buffer.append(item)
+                    lane.condition.notify()
+                last = item.sequence_number
+            iterator = page.get("NextShardIterator")
+            self._stop.wait(BUSY_POLL_SECONDS if records else IDLE_POLL_SECONDS)
+
+    # --- batching and invoking ---------------------------------------------------------
+
+    def _next_batch(self, lane: _Lane) -> list[StreamRecord] | None:
+        settings = self.settings
+        with lane.condition:
+            while not lane.buffer and not self._stop.is_set():
+                lane.condition.wait(0.5)
+            if self._stop.is_set():
+                return None
+            first_seen = time.monotonic()
+            while (
+                len(lane.buffer) < settings.batch_size
+                and time.monotonic() - first_seen < settings.window_seconds
+                and not self._stop.is_set()
+            ):
+                lane.condition.wait(max(0.0, settings.window_seconds - (time.monotonic() - first_seen)))
+            batch: list[StreamRecord] = []
+            size = 0
+            while lane.buffer and len(batch) < settings.batch_size:
+                if batch and size + lane.buffer[0].size() > PAYLOAD_LIMIT_BYTES:
+                    break
+                record = lane.buffer.popleft()
+                size += record.size()
+                batch.append(record)
+            lane.in_flight = batch
+            return batch
+
+    def _run_lane(self, shard_id: str, lane: _Lane) -> None:
+        while not self._stop.is_set():
+            batch = self._next_batch(lane)
+            if not batch:
+                continue
+            try:
+                self._process(batch)
+            except Exception:
+                log.exception("shard %s: batch failed in the emulator", shard_id)
+            finally:
+                with lane.condition:
+                    lane.in_flight = []
+
+    def _process(self, batch: list[StreamRecord]) -> None:
+        settings = self.settings
+        pending: list[list[StreamRecord]] = [batch]
+        retries = 0
+        invokes = 0
+        while pending and not self._stop.is_set():
+            current = pending[0]
+            if settings.max_record_age >= 0:
+                cutoff = time.time() - settings.max_record_age
+                # arrival only grows along a shard: the expired records are a prefix
+                expired = sum(1 for r in current if r.arrival < cutoff)
+                if expired:
+                    self._to_destination(current[:expired], "RecordAgeExceeded", invokes, None)
+                    if expired == len(current):
+                        pending.pop(0)
+                        retries = 0
+                    else:
+                        pending[0] = current[expired:]
+                    continue
+            result = self.pool.invoke(self._event(current))
+            invokes += 1
+            with self._stats_lock:
+                self.stats.invocations += 1
+            failed_from = self._failed_from(current, result)
+            if failed_from is None:
+                with self._stats_lock:
+                    self.stats.records_processed += len(current)
+                pending.pop(0)
+                retries = 0
+                continue
+            if not result.ok:
+                with self._stats_lock:
+                    self.stats.function_errors += 1
+                if settings.bisect and len(current) > 1:
+                    half = len(current) // 2
+                    pending[0:1] = [current[:half], current[half:]]
+                    with self._stats_lock:
+                        self.stats.bisections += 1
+                    continue
+                rest = current
+            else:
+                with self._stats_lock:
+                    self.stats.partial_failures += 1
+                    self.stats.records_processed += failed_from
+                rest = current[failed_from:]
+            retries += 1
+            with self._stats_lock:
+                self.stats.retries += 1
+            if settings.max_retries >= 0 and retries > settings.max_retries:
+                self._to_destination(rest, "RetryAttemptsExhausted", invokes, result)
+                pending.pop(0)
+                retries = 0
+                continue
+            pending[0] = rest
+            self._stop.wait(min(0.05 * retries, 1.0))
+
+    def _failed_from(self, batch: list[StreamRecord], result: Invocation) -> int | None:
+        """Index of the first record to retry, or None when the batch succeeded."""
+        if not result.ok:
+            return 0
+        if not self.settings.report_item_failures or not isinstance(result.payload, dict):
+            return None
+        failures = result.payload.get("batchItemFailures")
+        if not failures:
+            return None
+        positions = {r.sequence_number: i for i, r in enumerate(batch)}
+        indexes = []
+        for failure in failures:
+            identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+            if not identifier or identifier not in positions:
+                return 0  # an empty, missing or unknown itemIdentifier fails the whole batch
+            indexes.append(positions[identifier])
+        return min(indexes)
+
+    def _event(self, batch: list[StreamRecord]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": r.partition_key,
+                        "sequenceNumber": r.sequence_number,
+                        "data": base64.b64encode(r.data).decode(),
+                        "approximateArrivalTimestamp": r.arrival,
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": f"{r.shard_id}:{r.sequence_number}",
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": self.settings.function_arn.replace(":function:", ":role/"),
+                    "awsRegion": self.region,
+                    "eventSourceARN": self.settings.stream_arn,
+                }
+                for r in batch
+            ]
+        }
+
+    # --- the on-failure destination ----------------------------------------------------
+
+    def _to_destination(
+        self, records: list[StreamRecord], condition: str, invokes: int, result: Invocation | None
+    ) -> None:
+        now = datetime.now(UTC)
+
+        def iso(moment: float | datetime) -> str:
+            value = moment if isinstance(moment, datetime) else datetime.fromtimestamp(moment, UTC)
+            return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+        record: dict[str, Any] = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.settings.function_arn,
+                "condition": condition,
+                "approximateInvokeCount": invokes,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled" if result is not None and not result.ok else "",
+            },
+            "version": "1.0",
+            "timestamp": iso(now),
+            "KinesisBatchInfo": {
+                "shardId": records[0].shard_id,
+                "startSequenceNumber": records[0].sequence_number,
+                "endSequenceNumber": records[-1].sequence_number,
+                "approximateArrivalOfFirstRecord": iso(records[0].arrival),
+                "approximateArrivalOfLastRecord": iso(records[-1].arrival),
+                "batchSize": len(records),
+                "streamArn": self.settings.stream_arn,
+            },
+        }
+        destination = self.settings.destination_arn
+        with self._stats_lock:
+            self.stats.records_to_destination += len(records)
+            self.stats.destination_records.append(record)
+        if destination is None:
+            log.warning("no on-failure destination: %d records skipped", len(records))
+            return
+        if destination.startswith("arn:aws:s3:::"):
+            record["payload"] = json.dumps(self._event(records))
+            key = (
+                f"aws/lambda/{self.settings.uuid}/{records[0].shard_id}/{now:%Y/%m/%d}/"
+                f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+            )
+            self.s3.put_object(Bucket=destination.split(":::", 1)[1], Key=key, Body=json.dumps(record).encode())
+        elif destination.startswith("arn:aws:sqs:"):
+            queue = destination.rsplit(":", 1)[-1]
+            url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+        else:
+            log.error("unsupported on-failure destination %s", destination)

@@ -1,0 +1,157 @@
+"""The whole pipeline on one machine: endpoint, deployed template, functions, mappings, HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.api import DEFAULT_PORT as API_PORT
+from local.api import ApiServer, RouteThrottle
+from local.deployer import Deployer, LocalStack, local_outputs
+from local.endpoint import DEFAULT_PORT, Endpoint
+from local.esm import EventSourceMapping, MappingSettings
+from local.functions import FunctionPool
+from local.template import ROOT, load_template
+
+STATE_PATH = ROOT / "build" / "local-stack.json"
+# Concurrency of a function without reserved concurrency: the local "account quota". AWS's
+# default is 1,000; two cores are not.
+LOCAL_UNRESERVED_CONCURRENCY = 10
+
+
+def worker_environment(endpoint_url: str) -> dict[str, str]:
+    """What every local function process sees besides its template environment."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": os.environ.get("WEIR_LOCAL_METRICS_DISABLED", "true"),
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("WEIR_LOCAL_LOG_LEVEL", "ERROR"),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+
+
+def http_routes(template: dict[str, Any]) -> dict[str, str]:
+    """``"POST /events" -> "IngestFunction"``, from the functions' HttpApi events in template.yaml."""
+    routes = {}
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "HttpApi":
+                props = event["Properties"]
+                routes[f"{str(props['Method']).upper()} {props['Path']}"] = name
+    return routes
+
+
+@dataclass
+class LocalRuntime:
+    params: dict[str, str] = field(default_factory=dict)
+    port: int = DEFAULT_PORT
+    api_port: int = API_PORT
+    stack_name: str = "weir-local"
+    endpoint: Endpoint | None = None
+    stack: LocalStack | None = None
+    pools: dict[str, FunctionPool] = field(default_factory=dict)
+    mappings: list[EventSourceMapping] = field(default_factory=list)
+    api: ApiServer | None = None
+
+    def start(self, warm: bool = True) -> LocalRuntime:
+        import threading
+
+        try:
+            self.endpoint = Endpoint(self.port).start()
+            self.stack = Deployer(self.endpoint.url, self.stack_name).deploy(self.params)
+            base = worker_environment(self.endpoint.url)
+            for logical_id, function in self.stack.functions.items():
+                paths = [*self.stack.layer_paths, function.handler_path.parent]
+                concurrency = function.reserved_concurrency or LOCAL_UNRESERVED_CONCURRENCY
+                self.pools[logical_id] = FunctionPool(function, {**function.environment, **base}, paths, concurrency)
+            by_name = {f.name: logical_id for logical_id, f in self.stack.functions.items()}
+            for props in self.stack.event_source_mappings:
+                logical_id = by_name[str(props["FunctionName"])]
+                pool = self.pools[logical_id]
+                settings = MappingSettings.from_properties(props, pool.function.arn)
+                self.mappings.append(EventSourceMapping(settings, pool, self.endpoint.url))
+            if warm:
+                # Cold starts happen in parallel, before traffic, as provisioned concurrency would.
+                warmers = [threading.Thread(target=pool.warm, args=(2,)) for pool in self.pools.values()]
+                for thread in warmers:
+                    thread.start()
+                for thread in warmers:
+                    thread.join()
+            for mapping in self.mappings:
+                mapping.start()
+            parameters = self.stack.parameters
+            throttle = RouteThrottle(
+                float(parameters["ApiThrottlingRateLimit"]), int(parameters["ApiThrottlingBurstLimit"])
+            )
+            routes = {route: self.pools[name] for route, name in http_routes(load_template()).items()}
+            self.api = ApiServer(("127.0.0.1", self.api_port), routes, throttle)
+            self.api_port = int(self.api.server_address[1])
+            threading.Thread(target=self.api.serve_forever, name="api", daemon=True).start()
+            self._write_state()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def outputs(self) -> dict[str, str]:
+        assert self.stack is not None
+        outputs = local_outputs(self.stack)
+        outputs["IngestApiUrl"] = self.api_url
+        return outputs
+
+    def environment(self) -> dict[str, str]:
+        assert self.endpoint is not None
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint.url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def _write_state(self, path: Path = STATE_PATH) -> None:
+        assert self.stack is not None
+        assert self.endpoint is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "endpoint": self.endpoint.url,
+            "api": self.api_url,
+            "outputs": self.outputs(),
+            "stack": self.stack.to_json(),
+        }
+        path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def idle(self) -> bool:
+        return all(mapping.idle() for mapping in self.mappings)
+
+    def iterator_age_ms(self) -> int:
+        return max((max(m.iterator_age_ms().values(), default=0) for m in self.mappings), default=0)
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.shutdown()
+            self.api.server_close()
+            self.api = None
+        for mapping in self.mappings:
+            mapping.stop()
+        self.mappings.clear()
+        for pool in self.pools.values():
+            pool.stop()
+        self.pools.clear()
+        if self.endpoint is not None:
+            self.endpoint.stop()
+            self.endpoint = None
+        STATE_PATH.unlink(missing_ok=True)
