@@ -67,10 +67,19 @@ class Demo:
                     outcome["event_id"]
                 )
 
-    def phase(self, name: str, requests: int, size: int, workers: int) -> None:
-        batches = [[_event(name, r * size + i) for i in range(size)] for r in range(requests)]
+    def phase(self, name: str, requests: int, size: int, workers: int, keys: list[str] | None = None) -> None:
+        batches = [[_event(name, r * size + i, keys) for i in range(size)] for r in range(requests)]
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(self.post, batches))
+
+    def keys_on_first_shard(self, count: int) -> list[str]:
+        """Partition keys whose MD5 lands in the stream's first shard, as Kinesis places them."""
+        from local.limits import hash_key
+
+        shard = self.kinesis.list_shards(StreamName=self.outputs["StreamName"])["Shards"][0]["HashKeyRange"]
+        low, high = int(shard["StartingHashKey"]), int(shard["EndingHashKey"])
+        keys = (f"hot-device-{n}" for n in range(100_000))
+        return [key for key in keys if low <= hash_key(key) <= high][:count]
 
     def poison(self) -> None:
         """A misbehaving producer writes records that are not envelopes, straight to the stream."""
@@ -117,18 +126,28 @@ class Demo:
         return ids
 
     def overflow_ids(self) -> set[str]:
+        """Every event id in the overflow queue. Each message is hidden while counted (so none is
+        seen twice or missed), then all are made visible again for the redrive."""
         url = self.outputs["OverflowQueueUrl"]
         ids: set[str] = set()
-        seen = 0
-        while seen < 10_000:
-            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+        handles: list[str] = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
                 "Messages", []
             )
-            new = {json.loads(m["Body"])["event"]["event_id"] for m in messages} - ids
-            if not new:
-                return ids
-            ids |= new
-            seen += len(messages)
+            if not messages:
+                break
+            for message in messages:
+                ids.add(json.loads(message["Body"])["event"]["event_id"])
+                handles.append(message["ReceiptHandle"])
+        for start in range(0, len(handles), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for i, handle in enumerate(handles[start : start + 10])
+                ],
+            )
         return ids
 
     def wait_for_drain(self, label: str, timeout: float) -> bool:
@@ -167,12 +186,12 @@ class Demo:
         return False
 
 
-def _event(phase: str, i: int) -> dict[str, Any]:
+def _event(phase: str, i: int, keys: list[str] | None = None) -> dict[str, Any]:
     return {
         "event_id": f"{phase}-{i}-{uuid.uuid4().hex[:8]}",
         "type": "demo.event",
         "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "partition_key": f"device-{i % 64}",
+        "partition_key": keys[i % len(keys)] if keys else f"device-{i % 64}",
         "payload": {"n": i, "phase": phase},
     }
 
@@ -217,26 +236,36 @@ def main(argv: list[str] | None = None) -> int:
         scale = args.scale
         # Sized for this machine: the local sink (moto) takes about 60 events/s, and the burst must
         # still cross the shards' write limit (ShardCount x 1,000 records/s) to show throttling.
-        _timed("steady: 300 events in 10 requests", lambda: demo.phase("steady", max(1, int(10 * scale)), 30, 2))
-        _timed(
-            "burst: 2,500 events at once, above the limit", lambda: demo.phase("burst", 5, max(1, int(500 * scale)), 5)
-        )
+        _timed("steady: 200 events in 10 requests", lambda: demo.phase("steady", max(1, int(10 * scale)), 20, 2))
+        # A hot shard: 3,000 events in about a second, all with keys that hash to one shard, which
+        # takes 1,000 records/s. Two requests at a time: the two warm ingest workers (a third would
+        # meet a cold start and spread the burst out).
+        hot = demo.keys_on_first_shard(64)
+        _timed("burst: 3,000 events on one hot shard", lambda: demo.phase("burst", 6, 500, 2, keys=hot))
         _timed(f"poison: {POISON_RECORDS} non-envelope records", demo.poison)
         assert runtime.endpoint is not None
         assert runtime.endpoint.server is not None
-        # Long enough for a batch to use up MaximumRetryAttempts and go to the on-failure destination.
-        runtime.endpoint.server.gateway.faults.add(
+        # The events table throttles every write until a batch has used up MaximumRetryAttempts and
+        # gone to the on-failure destination (at most a minute), then recovers.
+        faults = runtime.endpoint.server.gateway.faults
+        outage = faults.add(
             {
                 "service": "dynamodb",
                 "operation": "PutItem",
                 "error": "ProvisionedThroughputExceededException",
                 "match": {"TableName": demo.events_table},
-                "duration_s": 15,
+                "duration_s": 60,
             }
         )
-        _timed(
-            "sink outage: 15 s of events-table throttling", lambda: demo.phase("outage", 4, max(1, int(25 * scale)), 2)
-        )
+        outage_started = time.monotonic()
+        demo.phase("outage", 4, max(1, int(25 * scale)), 2)
+        while time.monotonic() - outage_started < 60:
+            if any(m.stats.records_to_destination for m in runtime.mappings):
+                break
+            time.sleep(0.2)
+        faults.remove(outage.id)
+        outage_seconds = time.monotonic() - outage_started
+        print(f"  {'sink outage: the events table throttles every write':<44} {outage_seconds:5.1f} s", flush=True)
         demo.wait_for_drain("draining", timeout=90)
         in_destination_before = len(demo.failure_records())
         overflow_before = len(demo.overflow_ids())
@@ -264,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             "in_failure_destination": len(demo.failure_records()),
             "went_to_failure_destination": sum(m.stats.records_to_destination for m in runtime.mappings),
             "redriven": redriven,
+            "redrive_report": report,
             "still_waiting": len(waiting & demo.accepted),
             "lost": len(lost),
             "lost_event_ids": lost[:20],
