@@ -92,6 +92,10 @@ redrive: setup ## Redrive failed records: on the running `make up`, or on a depl
 		$(BIN)/python -m local.redrive --event '$(or $(EVENT),{})'; \
 	fi
 
+.PHONY: plan
+plan: setup ## Capacity plan: shards, consumer concurrency, cost (ARGS="--events-per-second 5000 --record-bytes 1200")
+	$(BIN)/python -m load.planner $(or $(ARGS),--events-per-second 5000 --record-bytes 1200)
+
 .PHONY: bench
 bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench/; see docs/performance.md
 	$(BIN)/python -m load.bench_consumer --latency-ms 5 --json build/bench/b3.json

@@ -1,0 +1,82 @@
+"""The capacity planner against the limits in docs/aws-facts.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from load.planner import main, plan
+
+
+def test_one_shard_takes_exactly_1000_records_per_second_at_full_use() -> None:
+    assert plan(1000, 100, headroom=1.0).shards == 1
+    assert plan(1001, 100, headroom=1.0).shards == 2
+
+
+def test_bytes_decide_when_records_are_large() -> None:
+    # 1 MiB/s per shard: 100 records/s of 20 KiB is 2 MB/s, two shards although the count is tiny
+    result = plan(100, 20 * 1024, headroom=1.0)
+    assert (result.shards_for_records, result.shards_for_bytes, result.shards) == (1, 2, 2)
+
+
+def test_headroom_leaves_room_below_the_limit() -> None:
+    assert plan(1600, 100, headroom=0.8).shards == 2
+    assert plan(1601, 100, headroom=0.8).shards == 3
+
+
+def test_consumer_concurrency_is_shards_times_the_parallelization_factor() -> None:
+    result = plan(4000, 100, parallelization_factor=3, headroom=1.0)
+    assert result.shards == 4
+    assert result.consumer_concurrency == 12
+
+
+def test_100_shards_at_factor_10_take_the_whole_default_quota() -> None:
+    result = plan(100_000, 100, parallelization_factor=10, headroom=1.0)
+    assert result.shards == 100
+    assert result.consumer_concurrency == 1000
+    assert result.account_share == 1.0
+    assert any("whole quota of 1000" in e for e in result.errors)
+
+
+def test_more_than_half_the_quota_is_a_warning() -> None:
+    result = plan(60_000, 100, parallelization_factor=10, headroom=1.0, consumer_ms_per_record=1.0)
+    assert any("of the account's 1000 concurrency" in w for w in result.warnings)
+    assert not result.errors
+
+
+def test_a_slow_consumer_needs_a_higher_factor_and_says_so() -> None:
+    # 12.3 ms/record -> ~81 records/s per batch; a saturated shard (1,000/s) needs 13
+    result = plan(1000, 100, headroom=1.0, consumer_ms_per_record=12.3, parallelization_factor=2)
+    assert result.parallelization_needed == 13
+    assert any("above the maximum 10" in e for e in result.errors)
+    fast = plan(1000, 100, headroom=1.0, consumer_ms_per_record=2.0, parallelization_factor=2)
+    assert fast.parallelization_needed == 2
+    assert not fast.errors
+    assert not fast.warnings
+
+
+def test_a_record_larger_than_the_stream_takes_is_an_error() -> None:
+    assert any("larger than the stream takes" in e for e in plan(10, 2 * 1024 * 1024).errors)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"headroom": 0}, "headroom"), ({"parallelization_factor": 11}, "1 to 10")]
+)
+def test_bad_input_is_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan(100, 100, **kwargs)  # type: ignore[arg-type]
+
+
+def test_cost_grows_with_shards_and_extended_retention() -> None:
+    small, large = plan(1000, 100), plan(10_000, 100)
+    assert large.monthly_cost["kinesis_shards"] > small.monthly_cost["kinesis_shards"]
+    assert plan(1000, 100, retention_hours=168).monthly_cost["kinesis_extended_retention"] > 0
+    assert small.monthly_cost["kinesis_extended_retention"] == 0
+    assert small.monthly_total == round(sum(small.monthly_cost.values()), 2)
+
+
+def test_the_cli_prints_the_plan_and_fails_on_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--events-per-second", "1500", "--record-bytes", "1000", "--consumer-ms-per-record", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "shards: 2" in out
+    assert "total" in out
+    assert main(["--events-per-second", "100000", "--record-bytes", "100", "--parallelization-factor", "10"]) == 1
