@@ -92,6 +92,15 @@ redrive: setup ## Redrive failed records: on the running `make up`, or on a depl
 		$(BIN)/python -m local.redrive --event '$(or $(EVENT),{})'; \
 	fi
 
+.PHONY: load
+load: setup ## Bounded headless Locust run (~60 s) against the local runtime, reconciled; reports in reports/
+	$(BIN)/python -m load.run_load $(ARGS)
+
+.PHONY: load-aws
+load-aws: setup ## The same load against a deployed stack: make load-aws STACK=weir-dev (see docs/load-testing.md)
+	@test -n "$(STACK)" || (echo "make load-aws needs STACK=<deployed stack name>" >&2; exit 2)
+	WEIR_STACK="$(STACK)" WEIR_SIGV4=1 $(BIN)/python -m load.run_load $(ARGS)
+
 .PHONY: plan
 plan: setup ## Capacity plan: shards, consumer concurrency, cost (ARGS="--events-per-second 5000 --record-bytes 1200")
 	$(BIN)/python -m load.planner $(or $(ARGS),--events-per-second 5000 --record-bytes 1200)

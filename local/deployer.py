@@ -72,9 +72,19 @@ class DeployError(RuntimeError):
     pass
 
 
-def _client(service: str, endpoint_url: str) -> Any:
-    config = Config(connect_timeout=2, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
-    return boto3.session.Session().client(  # type: ignore[call-overload]
+# The local endpoint checks no signature. Its clients always sign with these placeholders, so a
+# developer's real AWS credentials are never needed, read, or sent anywhere by the local runtime.
+LOCAL_ACCESS_KEY_ID = "local"
+LOCAL_SECRET_ACCESS_KEY = "local"
+
+
+def local_client(service: str, endpoint_url: str, read_timeout: float = 30) -> Any:
+    """A boto3 client for the local endpoint, with explicit timeouts and placeholder credentials."""
+    config = Config(connect_timeout=2, read_timeout=read_timeout, retries={"mode": "standard", "total_max_attempts": 3})
+    session = boto3.session.Session(
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID, aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY
+    )
+    return session.client(  # type: ignore[call-overload]
         service, endpoint_url=endpoint_url, region_name=LOCAL_REGION, config=config
     )
 
@@ -156,7 +166,7 @@ class Deployer:
         stack: LocalStack,
         source: dict[str, Any],
     ) -> None:
-        kinesis = _client("kinesis", self.endpoint_url)
+        kinesis = local_client("kinesis", self.endpoint_url)
         stream = props.get("Name") or self._physical_name(name)
         mode = props.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
         shards = (
@@ -181,7 +191,7 @@ class Deployer:
         stack: LocalStack,
         source: dict[str, Any],
     ) -> None:
-        sqs = _client("sqs", self.endpoint_url)
+        sqs = local_client("sqs", self.endpoint_url)
         queue_name = props.get("QueueName") or self._physical_name(name)
         attributes = {
             key: (
@@ -220,7 +230,7 @@ class Deployer:
         stack: LocalStack,
         source: dict[str, Any],
     ) -> None:
-        dynamodb = _client("dynamodb", self.endpoint_url)
+        dynamodb = local_client("dynamodb", self.endpoint_url)
         table = props.get("TableName") or self._physical_name(name)
         request: dict[str, Any] = {
             "TableName": table,
@@ -253,7 +263,7 @@ class Deployer:
         stack: LocalStack,
         source: dict[str, Any],
     ) -> None:
-        s3 = _client("s3", self.endpoint_url)
+        s3 = local_client("s3", self.endpoint_url)
         bucket = props.get("BucketName") or self._physical_name(name)
         s3.create_bucket(Bucket=bucket)
         if "BucketEncryption" in props:

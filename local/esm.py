@@ -33,10 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local.deployer import local_client
 from local.functions import FunctionPool, Invocation
 
 log = logging.getLogger("weir.esm")
@@ -126,11 +125,9 @@ class EventSourceMapping:
     ) -> None:
         self.settings = settings
         self.pool = pool
-        config = Config(connect_timeout=2, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
-        session = boto3.session.Session()
-        self.kinesis = session.client("kinesis", endpoint_url=endpoint_url, region_name=region, config=config)
-        self.s3 = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-        self.sqs = session.client("sqs", endpoint_url=endpoint_url, region_name=region, config=config)
+        self.kinesis = local_client("kinesis", endpoint_url)
+        self.s3 = local_client("s3", endpoint_url)
+        self.sqs = local_client("sqs", endpoint_url)
         self.region = region
         self.stats = MappingStats()
         self._stats_lock = threading.Lock()

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import urllib3
 
+from local.deployer import local_client
 from local.endpoint import DEFAULT_PORT
 from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
@@ -37,10 +37,10 @@ class Demo:
         self.runtime = runtime
         self.http = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=2, read=30))
         endpoint = runtime.environment()["AWS_ENDPOINT_URL"]
-        self.kinesis = boto3.client("kinesis", endpoint_url=endpoint)
-        self.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
-        self.sqs = boto3.client("sqs", endpoint_url=endpoint)
-        self.s3 = boto3.client("s3", endpoint_url=endpoint)
+        self.kinesis = local_client("kinesis", endpoint)
+        self.dynamodb = local_client("dynamodb", endpoint)
+        self.sqs = local_client("sqs", endpoint)
+        self.s3 = local_client("s3", endpoint)
         self.outputs = runtime.outputs()
         self.lock = threading.Lock()
         self.sent: set[str] = set()

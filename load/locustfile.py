@@ -1,0 +1,150 @@
+"""Locust load tests for Weir: the truth about every record.
+
+Users:
+* ``IngestUser`` posts batches of envelopes to ``POST /events`` (SigV4-signed for ``execute-api``
+  when ``WEIR_SIGV4=1``, as the deployed API requires; plain against the local runtime).
+* ``KinesisUser`` writes straight to the stream through the ``weir`` producer; every PutRecords call
+  is one Locust request, and throttled entries and resubmissions are reported as their own rows.
+
+Shapes (``WEIR_SHAPE``): ``step`` up to the shards' write limit, ``hold2x`` at twice the limit,
+``spike``, ``soak``. Every run ends with a reconciliation (load/reconcile.py): each event id sent is
+found in the events table, the quarantine or the failure destination, or it is reported lost and the
+run fails.
+
+Configuration comes from the stack's outputs (load/stack.py): build/local-stack.json for the local
+runtime, or CloudFormation for ``WEIR_STACK``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+from locust import HttpUser, LoadTestShape, User, between, events, task
+from locust.env import Environment
+
+from load.reconcile import Ledger, reconcile
+from load.stack import StackInfo, load_stack
+
+STACK: StackInfo | None = None
+LEDGER = Ledger()
+EVENTS_PER_REQUEST = int(os.environ.get("WEIR_EVENTS_PER_REQUEST", "50"))
+SHARD_RECORDS_PER_SECOND = 1000
+
+
+def stack() -> StackInfo:
+    global STACK
+    if STACK is None:
+        STACK = load_stack()
+    return STACK
+
+
+def make_events(count: int, keys: int = 256) -> list[dict[str, Any]]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return [
+        {
+            "event_id": f"load-{uuid.uuid4()}",
+            "type": "load.event",
+            "occurred_at": now,
+            "partition_key": f"load-key-{uuid.uuid4().int % keys}",
+            "payload": {"n": i},
+        }
+        for i in range(count)
+    ]
+
+
+class IngestUser(HttpUser):
+    """One client of the ingest API."""
+
+    wait_time = between(0.05, 0.15)
+    weight = 3
+
+    def on_start(self) -> None:
+        self._signer = stack().signer() if os.environ.get("WEIR_SIGV4") == "1" else None
+
+    @task
+    def post_events(self) -> None:
+        batch = make_events(EVENTS_PER_REQUEST)
+        body = json.dumps({"events": batch})
+        headers = {"Content-Type": "application/json"}
+        if self._signer is not None:
+            headers.update(self._signer("POST", f"{self.host}/events", body))
+        LEDGER.sent([e["event_id"] for e in batch])
+        with self.client.post(
+            "/events", data=body, headers=headers, name="POST /events", catch_response=True
+        ) as response:
+            if response.status_code in (202, 503):
+                answer = response.json()
+                outcomes = answer.get("events", [])
+                LEDGER.accepted([o["event_id"] for o in outcomes if o["status"] in ("written", "spilled")])
+                LEDGER.not_taken([o["event_id"] for o in outcomes if o["status"] == "not_taken"])
+                if response.status_code == 503:
+                    response.failure(f"503: {len(answer.get('not_taken', []))} events not taken")
+            else:
+                # 429 from API Gateway, 5xx: nothing of the request was taken
+                LEDGER.not_taken([e["event_id"] for e in batch])
+                response.failure(f"{response.status_code}")
+
+
+class KinesisUser(User):
+    """A producer writing to the stream directly through the weir producer."""
+
+    wait_time = between(0.05, 0.15)
+    weight = 1
+
+    def on_start(self) -> None:
+        self._producer = stack().producer(self.environment)
+
+    @task
+    def put_records(self) -> None:
+        from weir.deadline import Deadline
+        from weir.producer import Record
+
+        batch = make_events(EVENTS_PER_REQUEST * 2)
+        LEDGER.sent([e["event_id"] for e in batch])
+        records = [Record(json.dumps(e).encode(), e["partition_key"]) for e in batch]
+        result = self._producer.put(records, Deadline(10))
+        LEDGER.accepted([e["event_id"] for e, o in zip(batch, result.outcomes, strict=True) if o.ok])
+        LEDGER.not_taken([e["event_id"] for e, o in zip(batch, result.outcomes, strict=True) if not o.ok])
+        fire = self.environment.events.request.fire
+        for name, value in (
+            ("records", result.stats.records),
+            ("throttled entries", result.stats.throttled_entries),
+            ("resubmitted entries", result.stats.resubmitted_entries),
+        ):
+            fire(request_type="KINESIS", name=name, response_time=0, response_length=value, exception=None, context={})
+
+
+class WeirShape(LoadTestShape):
+    """Users over time, as chosen by WEIR_SHAPE; WEIR_DURATION bounds every shape (seconds)."""
+
+    def tick(self) -> tuple[int, float] | None:
+        duration = float(os.environ.get("WEIR_DURATION", "60"))
+        elapsed = self.get_run_time()  # type: ignore[no-untyped-call]
+        if elapsed > duration:
+            return None
+        peak = int(os.environ.get("WEIR_PEAK_USERS", "12"))
+        shape = os.environ.get("WEIR_SHAPE", "step")
+        if shape == "step":  # five steps up to the peak
+            return max(1, int(peak * min(1.0, (int(elapsed / (duration / 5)) + 1) / 5))), peak
+        if shape == "hold2x":  # straight to the peak (sized as twice the limit) and hold
+            return peak, peak
+        if shape == "spike":  # a fifth of the peak, a spike in the middle, back down
+            middle = duration * 0.4 <= elapsed <= duration * 0.6
+            return (peak if middle else max(1, peak // 5)), peak
+        if shape == "soak":  # half the peak for the whole duration
+            return max(1, peak // 2), peak
+        raise ValueError(f"WEIR_SHAPE must be step, hold2x, spike or soak, not {shape!r}")
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _reconcile(environment: Environment, **_: Any) -> None:
+    """Account for every event sent; any lost event fails the run."""
+    report = reconcile(LEDGER, stack(), timeout=float(os.environ.get("WEIR_DRAIN_SECONDS", "120")))
+    print(report.render(), flush=True)
+    report.write(os.environ.get("WEIR_REPORT_DIR", "reports"))
+    if report.lost or report.sent == 0:  # a load test that sent nothing proved nothing
+        environment.process_exit_code = 1

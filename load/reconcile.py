@@ -1,0 +1,197 @@
+"""Reconciliation: every event id sent is in the events table, or waiting where an operator sees it,
+or it was refused to the client (not taken) — otherwise it is lost, and the load test fails."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from load.stack import StackInfo
+
+
+@dataclass
+class Ledger:
+    sent_ids: set[str] = field(default_factory=set)
+    accepted_ids: set[str] = field(default_factory=set)
+    not_taken_ids: set[str] = field(default_factory=set)
+
+    def sent(self, ids: list[str]) -> None:
+        self.sent_ids.update(ids)
+
+    def accepted(self, ids: list[str]) -> None:
+        self.accepted_ids.update(ids)
+
+    def not_taken(self, ids: list[str]) -> None:
+        self.not_taken_ids.update(ids)
+
+
+@dataclass
+class Report:
+    sent: int
+    accepted: int
+    not_taken: int
+    stored: int
+    waiting: dict[str, int]
+    lost_ids: list[str]
+    unanswered: int
+    # On the stream but not processed when the drain time ran out: the consumer is behind
+    # (iterator age), not lost; in AWS these are processed unless they outlive MaximumRecordAge.
+    backlog: int = 0
+
+    @property
+    def lost(self) -> int:
+        return len(self.lost_ids)
+
+    def rows(self) -> list[tuple[str, int]]:
+        return [
+            ("sent", self.sent),
+            ("accepted", self.accepted),
+            ("not taken (client told; retry is the client's)", self.not_taken),
+            ("no answer (request failed in transit)", self.unanswered),
+            ("in the events table", self.stored),
+            *[(f"waiting: {place}", count) for place, count in self.waiting.items()],
+            ("on the stream, not yet processed (backlog)", self.backlog),
+            ("lost", self.lost),
+        ]
+
+    def render(self) -> str:
+        width = max(len(name) for name, _ in self.rows())
+        lines = ["Reconciliation:"] + [f"  {name:<{width}}  {value:>8}" for name, value in self.rows()]
+        if self.lost:
+            lines.append(f"  LOST, first ids: {', '.join(self.lost_ids[:10])}")
+        return "\n".join(lines)
+
+    def write(self, directory: str) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        with (path / "reconciliation.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["figure", "count"])
+            writer.writerows(self.rows())
+        (path / "lost.json").write_text(json.dumps(self.lost_ids, indent=2) + "\n")
+
+
+def stored_ids(stack: StackInfo, ids: set[str]) -> set[str]:
+    """Which of ``ids`` are in the events table (BatchGetItem, resubmitting UnprocessedKeys)."""
+    dynamodb = stack.client("dynamodb")
+    table = stack.outputs["EventsTableName"]
+    found: set[str] = set()
+    pending = sorted(ids)
+    while pending:
+        chunk, pending = pending[:100], pending[100:]
+        keys: list[dict[str, Any]] = [{"event_id": {"S": i}} for i in chunk]
+        attempt = 0
+        while keys:
+            response = dynamodb.batch_get_item(RequestItems={table: {"Keys": keys, "ProjectionExpression": "event_id"}})
+            found.update(item["event_id"]["S"] for item in response["Responses"].get(table, []))
+            keys = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            attempt += 1
+            if keys:
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+    return found
+
+
+def _queue_event_ids(stack: StackInfo, url: str, extract: Any) -> set[str]:
+    sqs = stack.client("sqs")
+    ids: set[str] = set()
+    handles: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            handles.append(message["ReceiptHandle"])
+            try:
+                ids.add(extract(json.loads(message["Body"])))
+            except (KeyError, ValueError, TypeError):
+                continue
+    for start in range(0, len(handles), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[start : start + 10])
+            ],
+        )
+    return ids
+
+
+def waiting_ids(stack: StackInfo) -> dict[str, set[str]]:
+    places: dict[str, set[str]] = {}
+    places["overflow queue"] = _queue_event_ids(
+        stack, stack.outputs["OverflowQueueUrl"], lambda b: b["event"]["event_id"]
+    )
+    quarantine_url = stack.physical_ids.get("QuarantineQueue")
+    if quarantine_url:
+        places["quarantine"] = _queue_event_ids(
+            stack, quarantine_url, lambda b: json.loads(base64.b64decode(b["record"]["data"]))["event_id"]
+        )
+    arn = stack.outputs.get("FailureDestinationArn", "")
+    if arn.startswith("arn:aws:s3:::"):
+        s3 = stack.client("s3")
+        bucket = arn.split(":::", 1)[1]
+        ids: set[str] = set()
+        for entry in s3.list_objects_v2(Bucket=bucket, Prefix="aws/lambda/").get("Contents", []):
+            document = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            for record in json.loads(document["payload"])["Records"]:
+                try:
+                    ids.add(json.loads(base64.b64decode(record["kinesis"]["data"]))["event_id"])
+                except (KeyError, ValueError):
+                    continue
+        places["failure destination"] = ids
+    return places
+
+
+def stream_ids(stack: StackInfo) -> set[str]:
+    """Every event id on the stream (all shards, from the trim horizon)."""
+    kinesis = stack.client("kinesis")
+    stream = stack.outputs["StreamName"]
+    ids: set[str] = set()
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            for record in page["Records"]:
+                try:
+                    ids.add(json.loads(record["Data"])["event_id"])
+                except (KeyError, ValueError):
+                    continue
+            if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = page.get("NextShardIterator")
+    return ids
+
+
+def reconcile(ledger: Ledger, stack: StackInfo, timeout: float = 120.0, poll: float = 2.0) -> Report:
+    """Wait (up to ``timeout``) for the accepted events to reach the table, then account for all."""
+    deadline = time.monotonic() + timeout
+    accepted = set(ledger.accepted_ids)
+    stored: set[str] = set()
+    while True:
+        stored |= stored_ids(stack, accepted - stored)
+        if stored >= accepted or time.monotonic() > deadline:
+            break
+        time.sleep(poll)
+    waiting = waiting_ids(stack)
+    everywhere_waiting = set().union(*waiting.values()) if waiting else set()
+    unprocessed = accepted - stored - everywhere_waiting
+    backlog = unprocessed & stream_ids(stack) if unprocessed else set()
+    lost = sorted(unprocessed - backlog)
+    unanswered = ledger.sent_ids - ledger.accepted_ids - ledger.not_taken_ids
+    return Report(
+        sent=len(ledger.sent_ids),
+        accepted=len(accepted),
+        not_taken=len(ledger.not_taken_ids - ledger.accepted_ids),
+        stored=len(stored),
+        waiting={place: len((ids & accepted) - stored) for place, ids in waiting.items()},
+        lost_ids=lost,
+        unanswered=len(unanswered),
+        backlog=len(backlog),
+    )

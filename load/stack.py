@@ -1,0 +1,100 @@
+"""Where the load goes: the local runtime (build/local-stack.json) or a deployed stack (WEIR_STACK)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_PATH = ROOT / "build" / "local-stack.json"
+
+
+@dataclass
+class StackInfo:
+    outputs: dict[str, str]
+    endpoint_url: str | None  # None: real AWS
+    physical_ids: dict[str, str]
+
+    @property
+    def api_url(self) -> str:
+        return self.outputs["IngestApiUrl"].rstrip("/")
+
+    def client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3})
+        return boto3.session.Session().client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
+
+    def signer(self) -> Callable[[str, str, str], dict[str, str]]:
+        """SigV4 headers for the IAM-authenticated HTTP API (service execute-api)."""
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        session = boto3.session.Session()
+        credentials = session.get_credentials()
+        region = session.region_name or "us-east-1"
+        if credentials is None:
+            raise RuntimeError("WEIR_SIGV4=1 needs AWS credentials")
+
+        def sign(method: str, url: str, body: str) -> dict[str, str]:
+            request = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
+            SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+            return dict(request.headers.items())
+
+        return sign
+
+    def producer(self, environment: Any) -> Any:
+        """The weir producer, with one Locust request event per PutRecords call."""
+        sys.path.insert(0, str(ROOT / "layers" / "weir"))
+        from weir.aws import ClientSettings
+        from weir.producer import Producer
+
+        settings = ClientSettings(connect_timeout=1, read_timeout=2, max_attempts=1)
+        kinesis = self.client("kinesis")
+        fire = environment.events.request.fire
+
+        class TimedKinesis:
+            def put_records(self, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                error: Exception | None = None
+                try:
+                    return kinesis.put_records(**kwargs)
+                except Exception as exc:  # reported to Locust, then raised to the producer
+                    error = exc
+                    raise
+                finally:
+                    fire(
+                        request_type="KINESIS",
+                        name="PutRecords",
+                        response_time=(time.perf_counter() - started) * 1000,
+                        response_length=len(kwargs["Records"]),
+                        exception=error,
+                        context={},
+                    )
+
+        return Producer(TimedKinesis(), self.outputs["StreamName"], call_seconds=settings.worst_case_seconds)
+
+
+def load_stack() -> StackInfo:
+    name = os.environ.get("WEIR_STACK")
+    if name:
+        import boto3
+
+        described = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+        return StackInfo(outputs, None, {})
+    if not STATE_PATH.exists():
+        raise RuntimeError(f"no local runtime: {STATE_PATH} is missing (make up, or WEIR_STACK=<deployed stack>)")
+    state = json.loads(STATE_PATH.read_text())
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return StackInfo(state["outputs"], state["endpoint"], state["stack"]["physical_ids"])
