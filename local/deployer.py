@@ -75,7 +75,7 @@ class DeployError(RuntimeError):
 # The local endpoint checks no signature. Its clients always sign with these placeholders, so a
 # developer's real AWS credentials are never needed, read, or sent anywhere by the local runtime.
 LOCAL_ACCESS_KEY_ID = "local"
-LOCAL_SECRET_ACCESS_KEY = "local"
+LOCAL_SECRET_ACCESS_KEY = "local"  # noqa: S105 - a placeholder; the local endpoint checks no signature
 
 
 def local_client(service: str, endpoint_url: str, read_timeout: float = 30) -> Any:
