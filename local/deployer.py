@@ -284,6 +284,38 @@ class Deployer:
         scope.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
         stack.physical_ids[name] = bucket
 
+    def _aws_sns_topic(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        sns = local_client("sns", self.endpoint_url)
+        topic = props.get("TopicName") or self._physical_name(name)
+        arn = sns.create_topic(Name=topic)["TopicArn"]
+        scope.refs[name] = arn
+        scope.attributes[(name, "TopicArn")] = arn
+        stack.physical_ids[name] = arn
+
+    def _aws_cloudwatch_dashboard(
+        self,
+        name: str,
+        props: dict[str, Any],
+        resource: dict[str, Any],
+        scope: Scope,
+        stack: LocalStack,
+        source: dict[str, Any],
+    ) -> None:
+        dashboard = props.get("DashboardName") or self._physical_name(name)
+        local_client("cloudwatch", self.endpoint_url).put_dashboard(
+            DashboardName=dashboard, DashboardBody=props["DashboardBody"]
+        )
+        scope.refs[name] = dashboard
+        stack.physical_ids[name] = dashboard
+
     def _aws_lambda_function(
         self,
         name: str,

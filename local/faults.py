@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SERVICES = frozenset(
-    {"kinesis", "dynamodb", "sqs", "s3", "lambda", "cloudformation", "monitoring", "cloudwatch", "logs", "sts"}
+    {"kinesis", "dynamodb", "sqs", "s3", "sns", "lambda", "cloudformation", "monitoring", "cloudwatch", "logs", "sts"}
 )
 
 # AWS FIS action -> the fault that reproduces it locally.

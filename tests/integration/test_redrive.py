@@ -274,3 +274,13 @@ def test_max_items_and_a_bad_request(s3_pipeline: Pipeline) -> None:
     assert report["complete"] is False
     with pytest.raises(ValueError, match="sources"):
         p.redrive(sources=["nowhere"])
+
+
+def test_a_local_deploy_answers_every_contract_output(pipeline: Callable[..., Pipeline]) -> None:
+    from tests.template.test_template import CONTRACT_OUTPUTS
+
+    p = pipeline()
+    assert set(p.stack.outputs) >= CONTRACT_OUTPUTS
+    assert all(p.stack.outputs[name] for name in CONTRACT_OUTPUTS)
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=p.endpoint.url)
+    assert cloudwatch.get_dashboard(DashboardName=p.stack.outputs["DashboardName"])["DashboardName"]

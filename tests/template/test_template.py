@@ -229,3 +229,38 @@ def test_tables_are_encrypted_and_idempotency_has_ttl_on_expiration() -> None:
     idempotency = resources_["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+CONTRACT_OUTPUTS = {
+    "IngestApiUrl",
+    "StreamName",
+    "StreamArn",
+    "EventsTableName",
+    "IdempotencyTableName",
+    "FailureDestinationArn",
+    "OverflowQueueUrl",
+    "QuarantineArn",
+    "RedriveFunctionName",
+    "DashboardName",
+}
+
+
+@pytest.mark.parametrize("destination", ["S3", "SQS"])
+def test_the_stack_has_every_contract_output(destination: str) -> None:
+    outputs = translated((("FailureDestinationType", destination),))["Outputs"]
+    assert set(outputs) >= CONTRACT_OUTPUTS
+
+
+def test_every_place_a_record_can_wait_has_an_alarm_on_the_alarm_topic() -> None:
+    template = translated((("FailureDestinationType", "SQS"),))
+    alarms = resources("AWS::CloudWatch::Alarm", template)
+    watched_queues = {
+        str(d["Value"]["Fn::GetAtt"][0])
+        for a in alarms.values()
+        for d in a["Properties"].get("Dimensions", [])
+        if d["Name"] == "QueueName"
+    }
+    assert watched_queues >= {"OverflowQueue", "QuarantineQueue", "UnrecoverableQueue", "FailureQueue"}
+    metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
+    assert {"IteratorAge", "5xx", "WriteProvisionedThroughputExceeded", "Errors", "Throttles"} <= metrics
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
