@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from load.stack import StackInfo
+from local.readback import peek_queue, stream_records
 
 
 @dataclass
@@ -97,27 +98,12 @@ def stored_ids(stack: StackInfo, ids: set[str]) -> set[str]:
 
 
 def _queue_event_ids(stack: StackInfo, url: str, extract: Any) -> set[str]:
-    sqs = stack.client("sqs")
     ids: set[str] = set()
-    handles: list[str] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            handles.append(message["ReceiptHandle"])
-            try:
-                ids.add(extract(json.loads(message["Body"])))
-            except (KeyError, ValueError, TypeError):
-                continue
-    for start in range(0, len(handles), 10):
-        sqs.change_message_visibility_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for i, h in enumerate(handles[start : start + 10])
-            ],
-        )
+    for body in peek_queue(stack.client("sqs"), url):
+        try:
+            ids.add(extract(json.loads(body)))
+        except (KeyError, ValueError, TypeError):
+            continue
     return ids
 
 
@@ -149,23 +135,12 @@ def waiting_ids(stack: StackInfo) -> dict[str, set[str]]:
 
 def stream_ids(stack: StackInfo) -> set[str]:
     """Every event id on the stream (all shards, from the trim horizon)."""
-    kinesis = stack.client("kinesis")
-    stream = stack.outputs["StreamName"]
     ids: set[str] = set()
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-            for record in page["Records"]:
-                try:
-                    ids.add(json.loads(record["Data"])["event_id"])
-                except (KeyError, ValueError):
-                    continue
-            if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
-                break
-            iterator = page.get("NextShardIterator")
+    for record in stream_records(stack.client("kinesis"), stack.outputs["StreamName"]):
+        try:
+            ids.add(json.loads(record["data"])["event_id"])
+        except (KeyError, ValueError):
+            continue
     return ids
 
 

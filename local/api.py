@@ -11,16 +11,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local.functions import FunctionPool, ThrottledError
+from local.httpd import LoopbackHandler
 
 log = logging.getLogger("weir.api")
 DEFAULT_PORT = 3000
@@ -48,26 +48,11 @@ class RouteThrottle:
             return False
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: ApiServer
 
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
-
     def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            if key.lower() not in {"content-length", "connection", "transfer-encoding"}:
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("apigw-requestid", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(status, [*headers.items(), ("apigw-requestid", str(uuid.uuid4()))], body)
 
     def _message(self, status: int, message: str) -> None:
         self._reply(status, json.dumps({"message": message}).encode(), {"Content-Type": "application/json"})

@@ -43,6 +43,14 @@ class LocalFunction:
     environment: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Created:
+    """What a resource answers to Ref, and its Fn::GetAtt attributes."""
+
+    ref: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class LocalStack:
     name: str
@@ -97,6 +105,7 @@ class Deployer:
 
     def deploy(self, overrides: Mapping[str, str] | None = None) -> LocalStack:
         source = load_template(self.template_path)
+        self._source = source
         translated = translate(source, overrides)
         parameters = parameter_values(source, overrides)
         parameters.update(
@@ -123,7 +132,7 @@ class Deployer:
             errors: dict[str, str] = {}
             for name in list(pending):
                 try:
-                    self._create(name, pending[name], scope, stack, source)
+                    self._create(name, pending[name], scope, stack)
                 except ResolveError as exc:
                     errors[name] = str(exc)
                     continue
@@ -140,32 +149,27 @@ class Deployer:
 
     # --- one resource ------------------------------------------------------------------
 
-    def _create(
-        self, name: str, resource: dict[str, Any], scope: Scope, stack: LocalStack, source: dict[str, Any]
-    ) -> None:
+    def _create(self, name: str, resource: dict[str, Any], scope: Scope, stack: LocalStack) -> None:
+        """Create one resource (``_aws_<type>`` below) and register its Ref and attributes."""
         kind = resource["Type"]
         creator = getattr(self, "_" + kind.replace("::", "_").lower(), None)
         if creator is None:
             # Ref and Arn placeholders so that references to it still resolve.
-            scope.refs[name] = f"{self.stack_name}-{name}"
-            scope.attributes[(name, "Arn")] = f"arn:aws:local:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{name}"
+            created = Created(
+                f"{self.stack_name}-{name}", {"Arn": f"arn:aws:local:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{name}"}
+            )
             stack.not_emulated[name] = kind
-            return
-        properties = resolve(resource.get("Properties", {}), scope)
-        creator(name, properties, resource, scope, stack, source)
+        else:
+            created = creator(name, resolve(resource.get("Properties", {}), scope), stack)
+            stack.physical_ids[name] = created.ref
+        scope.refs[name] = created.ref
+        for attribute, value in created.attributes.items():
+            scope.attributes[(name, attribute)] = value
 
     def _physical_name(self, name: str) -> str:
         return f"{self.stack_name}-{name}-{secrets.token_hex(4)}".lower()
 
-    def _aws_kinesis_stream(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_kinesis_stream(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         kinesis = local_client("kinesis", self.endpoint_url)
         stream = props.get("Name") or self._physical_name(name)
         mode = props.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
@@ -178,19 +182,9 @@ class Deployer:
         if retention > 24:
             kinesis.increase_stream_retention_period(StreamName=stream, RetentionPeriodHours=retention)
         arn = f"arn:aws:kinesis:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stream/{stream}"
-        scope.refs[name] = stream
-        scope.attributes[(name, "Arn")] = arn
-        stack.physical_ids[name] = stream
+        return Created(stream, {"Arn": arn})
 
-    def _aws_sqs_queue(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_sqs_queue(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         sqs = local_client("sqs", self.endpoint_url)
         queue_name = props.get("QueueName") or self._physical_name(name)
         attributes = {
@@ -215,21 +209,10 @@ class Deployer:
             }
         }
         url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
-        scope.refs[name] = url
-        scope.attributes[(name, "Arn")] = f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{queue_name}"
-        scope.attributes[(name, "QueueName")] = queue_name
-        scope.attributes[(name, "QueueUrl")] = url
-        stack.physical_ids[name] = url
+        arn = f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{queue_name}"
+        return Created(url, {"Arn": arn, "QueueName": queue_name, "QueueUrl": url})
 
-    def _aws_dynamodb_table(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_dynamodb_table(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         dynamodb = local_client("dynamodb", self.endpoint_url)
         table = props.get("TableName") or self._physical_name(name)
         request: dict[str, Any] = {
@@ -250,19 +233,9 @@ class Deployer:
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
-        scope.refs[name] = table
-        scope.attributes[(name, "Arn")] = f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:table/{table}"
-        stack.physical_ids[name] = table
+        return Created(table, {"Arn": f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:table/{table}"})
 
-    def _aws_s3_bucket(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_s3_bucket(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         s3 = local_client("s3", self.endpoint_url)
         bucket = props.get("BucketName") or self._physical_name(name)
         s3.create_bucket(Bucket=bucket)
@@ -280,52 +253,24 @@ class Deployer:
             s3.put_public_access_block(
                 Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
             )
-        scope.refs[name] = bucket
-        scope.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
-        stack.physical_ids[name] = bucket
+        return Created(bucket, {"Arn": f"arn:aws:s3:::{bucket}"})
 
-    def _aws_sns_topic(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_sns_topic(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         sns = local_client("sns", self.endpoint_url)
         topic = props.get("TopicName") or self._physical_name(name)
         arn = sns.create_topic(Name=topic)["TopicArn"]
-        scope.refs[name] = arn
-        scope.attributes[(name, "TopicArn")] = arn
-        stack.physical_ids[name] = arn
+        return Created(arn, {"TopicArn": arn})
 
-    def _aws_cloudwatch_dashboard(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_cloudwatch_dashboard(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         dashboard = props.get("DashboardName") or self._physical_name(name)
         local_client("cloudwatch", self.endpoint_url).put_dashboard(
             DashboardName=dashboard, DashboardBody=props["DashboardBody"]
         )
-        scope.refs[name] = dashboard
-        stack.physical_ids[name] = dashboard
+        return Created(dashboard)
 
-    def _aws_lambda_function(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_lambda_function(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         function_name = props.get("FunctionName") or f"{self.stack_name}-{name}"
+        source = self._source
         code_uri = source["Resources"][name]["Properties"].get("CodeUri") or source.get("Globals", {}).get(
             "Function", {}
         ).get("CodeUri")
@@ -346,34 +291,15 @@ class Deployer:
             reserved_concurrency=None if reserved is None else int(reserved),
             environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
         )
-        scope.refs[name] = function_name
-        scope.attributes[(name, "Arn")] = arn
-        stack.physical_ids[name] = function_name
+        return Created(function_name, {"Arn": arn})
 
-    def _aws_lambda_eventsourcemapping(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
+    def _aws_lambda_eventsourcemapping(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         stack.event_source_mappings.append({"LogicalId": name, **props})
-        scope.refs[name] = f"{self.stack_name}-{name}"
-        stack.physical_ids[name] = scope.refs[name]
+        return Created(f"{self.stack_name}-{name}")
 
-    def _aws_apigatewayv2_api(
-        self,
-        name: str,
-        props: dict[str, Any],
-        resource: dict[str, Any],
-        scope: Scope,
-        stack: LocalStack,
-        source: dict[str, Any],
-    ) -> None:
-        scope.refs[name] = "local"
+    def _aws_apigatewayv2_api(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         stack.not_emulated[name] = "AWS::ApiGatewayV2::Api (served by local.api on 127.0.0.1:3000)"
+        return Created("local")
 
 
 def local_outputs(stack: LocalStack) -> dict[str, str]:

@@ -26,27 +26,17 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local.faults import Fault, FaultError, FaultSet
+from local.httpd import HOP_BY_HOP, LoopbackHandler
 from local.limits import Shard, ShardMap, ShardWriteLimiter, hash_key
 
 log = logging.getLogger("weir.gateway")
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
-_HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-}
 _TARGET_PREFIX_SERVICE = {"Kinesis_": "kinesis", "DynamoDB_": "dynamodb", "AmazonSQS": "sqs"}
 SHARD_MAP_TTL_SECONDS = 30.0
 
@@ -152,7 +142,7 @@ class Gateway:
     def forward(
         self, backend: Backend, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        send_headers = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+        send_headers = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
         send_headers["Content-Length"] = str(len(body))
         for attempt in (1, 2):
             connection = self._local.connections.get(backend)
@@ -304,18 +294,8 @@ def error_body(call: Call, code: str, message: str, status: int) -> tuple[list[t
     return [("Content-Type", "text/xml")], xml.encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: GatewayServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes; without TCP_NODELAY, Nagle's algorithm holds
-        # the body until the client's delayed ACK (about 40 ms per call on Linux loopback).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
 
     def do_GET(self) -> None:
         self._handle()
@@ -347,18 +327,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers:
-            if key.lower() not in _HOP_BY_HOP:
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
     def _json(self, status: int, payload: Any) -> None:
-        self._send(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
+        self.reply(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
 
     def _handle(self) -> None:
         try:
@@ -386,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault.error:
                 extra, payload = error_body(call, fault.error, fault.message or "Injected fault", fault.status)
-                self._send(fault.status, extra, payload)
+                self.reply(fault.status, extra, payload)
                 return
         backend = gateway.backend_for(call.service)
         if call.service == "kinesis" and call.operation == "PutRecords":
@@ -395,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, response_headers, data = self._put_record(call, headers, body)
         else:
             status, response_headers, data = gateway.forward(backend, self.command, self.path, headers, body)
-        self._send(status, response_headers, data)
+        self.reply(status, response_headers, data)
 
     def _put_record(
         self, call: Call, headers: Mapping[str, str], body: bytes

@@ -25,6 +25,7 @@ import urllib3
 
 from local.deployer import local_client
 from local.endpoint import DEFAULT_PORT
+from local.readback import peek_queue
 from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
 
@@ -126,29 +127,10 @@ class Demo:
         return ids
 
     def overflow_ids(self) -> set[str]:
-        """Every event id in the overflow queue. Each message is hidden while counted (so none is
-        seen twice or missed), then all are made visible again for the redrive."""
-        url = self.outputs["OverflowQueueUrl"]
-        ids: set[str] = set()
-        handles: list[str] = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
-                "Messages", []
-            )
-            if not messages:
-                break
-            for message in messages:
-                ids.add(json.loads(message["Body"])["event"]["event_id"])
-                handles.append(message["ReceiptHandle"])
-        for start in range(0, len(handles), 10):
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                    for i, handle in enumerate(handles[start : start + 10])
-                ],
-            )
-        return ids
+        """Every event id in the overflow queue (the queue is left as it was)."""
+        return {
+            json.loads(body)["event"]["event_id"] for body in peek_queue(self.sqs, self.outputs["OverflowQueueUrl"])
+        }
 
     def wait_for_drain(self, label: str, timeout: float) -> bool:
         """Wait until the mapping has nothing read and unprocessed; show progress meanwhile.

@@ -33,6 +33,18 @@ class _EnvModel(BaseModel):
             raise ConfigError(f"invalid {cls.__name__} environment: {problems}") from None
 
 
+class _SqsTimeouts(_EnvModel):
+    """Timeouts of SQS calls (and, for redrive, its other side calls): every function sets both."""
+
+    sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    sqs_read_timeout: float = Field(1.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
+
+    def sqs_client_settings(self, max_attempts: int = 3) -> ClientSettings:
+        return ClientSettings(
+            connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=max_attempts
+        )
+
+
 class ProducerConfig(_EnvModel):
     """How the ``weir`` producer talks to Kinesis (shared by ingest, redrive and load users)."""
 
@@ -72,7 +84,7 @@ class ProducerConfig(_EnvModel):
         )
 
 
-class IngestConfig(ProducerConfig):
+class IngestConfig(ProducerConfig, _SqsTimeouts):
     overflow_queue_url: str = Field(alias="OVERFLOW_QUEUE_URL", min_length=1)
     max_request_bytes: int = Field(1024 * 1024, alias="MAX_REQUEST_BYTES", ge=1024, le=6 * 1024 * 1024)
     max_events_per_request: int = Field(500, alias="MAX_EVENTS_PER_REQUEST", ge=1, le=10_000)
@@ -83,8 +95,6 @@ class IngestConfig(ProducerConfig):
     spill_reserve_seconds: float = Field(2.0, alias="SPILL_RESERVE_SECONDS", gt=0, le=10)
     # Time kept back from Lambda's timeout to answer and flush logs and metrics.
     safety_margin_seconds: float = Field(0.5, alias="SAFETY_MARGIN_SECONDS", ge=0, le=5)
-    sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
-    sqs_read_timeout: float = Field(1.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
     spill_max_attempts: int = Field(4, alias="SPILL_MAX_ATTEMPTS", ge=1, le=20)
     overflow_max_message_bytes: int = Field(1024 * 1024, alias="OVERFLOW_MAX_MESSAGE_BYTES", ge=1024, le=1024 * 1024)
     retry_after_seconds: int = Field(1, alias="RETRY_AFTER_SECONDS", ge=1, le=3600)
@@ -111,13 +121,12 @@ class IngestConfig(ProducerConfig):
             )
         return self
 
-    def sqs_client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=1
-        )
+    def sqs_client_settings(self, max_attempts: int = 1) -> ClientSettings:
+        # the spill runs its own retry loop against the deadline: one attempt per call
+        return super().sqs_client_settings(max_attempts)
 
 
-class ConsumerConfig(_EnvModel):
+class ConsumerConfig(_SqsTimeouts):
     """The process function: events table, idempotency, quarantine."""
 
     events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
@@ -132,8 +141,6 @@ class ConsumerConfig(_EnvModel):
     dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
     dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
     dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
-    sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
-    sqs_read_timeout: float = Field(1.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
 
     def dynamodb_client_settings(self) -> ClientSettings:
         # The batch is retried by the event source mapping; botocore's few attempts only smooth
@@ -145,13 +152,8 @@ class ConsumerConfig(_EnvModel):
             max_pool_connections=max(10, self.key_concurrency),
         )
 
-    def sqs_client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=3
-        )
 
-
-class RedriveConfig(ProducerConfig):
+class RedriveConfig(ProducerConfig, _SqsTimeouts):
     """The redrive function: where failed records wait, and how fast they may go back."""
 
     failure_bucket_name: str | None = Field(None, alias="FAILURE_BUCKET_NAME")
@@ -164,8 +166,6 @@ class RedriveConfig(ProducerConfig):
     # A share of the stream's write capacity: 1,000 records/s per shard is the whole of it.
     records_per_second: float = Field(200.0, alias="REDRIVE_RECORDS_PER_SECOND", gt=0, le=100_000)
     safety_margin_seconds: float = Field(5.0, alias="SAFETY_MARGIN_SECONDS", ge=0, le=60)
-    sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
-    sqs_read_timeout: float = Field(1.0, alias="SQS_READ_TIMEOUT_SECONDS", gt=0, le=60)
 
     @model_validator(mode="after")
     def _one_failure_destination(self) -> Self:
@@ -174,7 +174,5 @@ class RedriveConfig(ProducerConfig):
         return self
 
     def side_client_settings(self) -> ClientSettings:
-        """SQS, S3 and DynamoDB calls of the redrive: a few SDK retries, explicit timeouts."""
-        return ClientSettings(
-            connect_timeout=self.sqs_connect_timeout, read_timeout=self.sqs_read_timeout, max_attempts=3
-        )
+        """SQS, S3 and DynamoDB calls of the redrive: a few SDK retries, the SQS timeouts."""
+        return self.sqs_client_settings(max_attempts=3)

@@ -1,0 +1,56 @@
+"""Reading back what the pipeline wrote: every record of a stream, every message of a queue.
+
+Used by ``make run``'s ledger, the load test's reconciliation and the tests, so that all of them count
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+
+def stream_records(kinesis: Any, stream: str) -> Iterator[dict[str, Any]]:
+    """Every record on every shard of ``stream``, from the trim horizon, oldest first per shard."""
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            for record in page["Records"]:
+                yield {
+                    "shard_id": shard["ShardId"],
+                    "sequence_number": record["SequenceNumber"],
+                    "partition_key": record["PartitionKey"],
+                    "data": bytes(record["Data"]),
+                }
+            if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = page.get("NextShardIterator")
+
+
+def peek_queue(sqs: Any, queue_url: str) -> list[str]:
+    """Every message body in the queue, leaving the queue as it was.
+
+    Each message is hidden while it is counted, so none is seen twice or missed; then all are
+    made visible again."""
+    bodies: list[str] = []
+    handles: list[str] = []
+    while True:
+        page = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+        messages = page.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            bodies.append(message["Body"])
+            handles.append(message["ReceiptHandle"])
+    for start in range(0, len(handles), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for i, handle in enumerate(handles[start : start + 10])
+            ],
+        )
+    return bodies
