@@ -57,19 +57,7 @@ class _Handler(LoopbackHandler):
     def _message(self, status: int, message: str) -> None:
         self._reply(status, json.dumps({"message": message}).encode(), {"Content-Type": "application/json"})
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
+    def handle_request(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)

@@ -297,21 +297,6 @@ def error_body(call: Call, code: str, message: str, status: int) -> tuple[list[t
 class _Handler(LoopbackHandler):
     server: GatewayServer
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
@@ -330,7 +315,7 @@ class _Handler(LoopbackHandler):
     def _json(self, status: int, payload: Any) -> None:
         self.reply(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
 
-    def _handle(self) -> None:
+    def handle_request(self) -> None:
         try:
             body = self._read_body()
             if self.path.startswith("/_weir/"):
