@@ -81,8 +81,8 @@ run: setup ## Run the pipeline end to end on this machine and print the ledger (
 	$(BIN)/python -m local.run --params "$(PARAMS)"
 
 .PHONY: up
-up: setup ## Run the whole pipeline locally until Ctrl-C: AWS endpoint :4566, HTTP API :3000 (PARAMS=...)
-	$(BIN)/python -m local.up --params "$(PARAMS)"
+up: setup ## Run the whole pipeline locally until Ctrl-C: AWS endpoint :4566, HTTP API :3000 (PARAMS=, FAULTS=file)
+	$(BIN)/python -m local.up --params "$(PARAMS)" $(if $(FAULTS),--faults "$(FAULTS)")
 
 .PHONY: redrive
 redrive: setup ## Redrive failed records: on the running `make up`, or on a deployed stack with STACK=name

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from local.faults import FaultError, load_profile
 from local.gateway import Backend, Gateway, GatewayServer
 from local.limits import ShardWriteLimiter
 
@@ -55,8 +56,15 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeou
 class Endpoint:
     """kinesalite + moto server + gateway. ``start`` then ``stop``; usable as a context manager."""
 
-    def __init__(self, port: int = DEFAULT_PORT, limits_enabled: bool = True, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        limits_enabled: bool = True,
+        log_dir: Path | None = None,
+        faults: list[dict[str, object]] | None = None,
+    ) -> None:
         self.port = port
+        self.initial_faults = faults or []
         self.limits_enabled = limits_enabled
         self.log_dir = log_dir
         self.children: list[subprocess.Popen[bytes]] = []
@@ -106,6 +114,8 @@ class Endpoint:
                 default=Backend(HOST, moto_port),
                 limiter=ShardWriteLimiter(enabled=self.limits_enabled),
             )
+            for fault in self.initial_faults:
+                gateway.faults.add(fault)
             self.server = GatewayServer((HOST, self.port), gateway)
             self.port = int(self.server.server_address[1])
             self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
@@ -143,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gateway port (0 picks a free one)")
     parser.add_argument("--no-limits", action="store_true", help="do not apply Kinesis shard write limits")
     parser.add_argument("--log-dir", type=Path, default=None, help="write kinesalite and moto logs here")
+    parser.add_argument("--faults", default=None, help="a fault profile (JSON) applied from the start")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("WEIR_LOG_LEVEL", "WARNING"))
 
@@ -153,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    endpoint = Endpoint(args.port, limits_enabled=not args.no_limits, log_dir=args.log_dir)
+    try:
+        faults = load_profile(args.faults) if args.faults else []
+    except (OSError, FaultError) as exc:
+        print(json.dumps({"ready": False, "error": str(exc)}), flush=True)
+        return 2
+    endpoint = Endpoint(args.port, limits_enabled=not args.no_limits, log_dir=args.log_dir, faults=faults)
     try:
         endpoint.start()
     except EndpointError as exc:

@@ -163,6 +163,26 @@ def _bool(data: Mapping[str, Any], name: str) -> bool:
     return value
 
 
+def load_profile(path: str) -> list[dict[str, Any]]:
+    """A fault profile: a JSON file holding a list of faults (or {"faults": [...]}), each checked."""
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        try:
+            document = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise FaultError(f"{path}: not JSON: {exc}") from None
+    faults = document.get("faults") if isinstance(document, dict) else document
+    if not isinstance(faults, list):
+        raise FaultError(f"{path}: must hold a list of faults, or an object with a 'faults' list")
+    for index, fault in enumerate(faults):
+        try:
+            Fault.from_json(fault)
+        except FaultError as exc:
+            raise FaultError(f"{path}: fault {index}: {exc}") from None
+    return faults
+
+
 class FaultSet:
     """The active faults; thread-safe. The first matching fault that fires wins."""
 

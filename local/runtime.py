@@ -57,6 +57,7 @@ class LocalRuntime:
     port: int = DEFAULT_PORT
     api_port: int = API_PORT
     stack_name: str = "weir-local"
+    faults: list[dict[str, Any]] = field(default_factory=list)
     endpoint: Endpoint | None = None
     stack: LocalStack | None = None
     pools: dict[str, FunctionPool] = field(default_factory=dict)
@@ -67,7 +68,7 @@ class LocalRuntime:
         import threading
 
         try:
-            self.endpoint = Endpoint(self.port).start()
+            self.endpoint = Endpoint(self.port, faults=self.faults).start()
             self.stack = Deployer(self.endpoint.url, self.stack_name).deploy(self.params)
             base = worker_environment(self.endpoint.url)
             for logical_id, function in self.stack.functions.items():

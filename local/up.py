@@ -13,6 +13,7 @@ import threading
 from types import FrameType
 
 from local.endpoint import DEFAULT_PORT
+from local.faults import load_profile
 from local.runtime import STATE_PATH, LocalRuntime
 from local.template import parse_overrides
 
@@ -22,10 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="", help='template parameter overrides, "Key=Value Key2=Value2"')
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--api-port", type=int, default=3000)
+    parser.add_argument("--faults", default=None, help="a fault profile (JSON), applied from the start")
     args = parser.parse_args(argv)
     try:
         params = parse_overrides(args.params)
-    except ValueError as exc:
+        faults = load_profile(args.faults) if args.faults else []
+    except (ValueError, OSError) as exc:
         print(f"make up: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        runtime = LocalRuntime(params, port=args.port, api_port=args.api_port).start()
+        runtime = LocalRuntime(params, port=args.port, api_port=args.api_port, faults=faults).start()
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"make up: {exc}", file=sys.stderr)
         return 2
