@@ -36,6 +36,17 @@ class EndpointError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: on Linux, SIGTERM it when the process that started it dies,
+    so a crashed runtime leaves no kinesalite or moto server behind."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -80,7 +91,9 @@ class Endpoint:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{name}.log").open("wb")  # type: ignore[assignment]
-        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
         self.children.append(process)
         return process
 
