@@ -68,8 +68,11 @@ class RequestRejected(Exception):
 
     def response(self) -> ApiResponse:
         body: dict[str, Any] = {"message": self.message}
-        if self.errors:
-            body["errors"] = [e.to_json() for e in self.errors]
+        if self.status == 400:
+            # Every 400 names what is wrong in the same shape; a problem with the body as a whole
+            # names the field "(body)".
+            errors = self.errors or [FieldError("(body)", self.message)]
+            body["errors"] = [e.to_json() for e in errors]
         return ApiResponse(self.status, body)
 
 
