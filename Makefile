@@ -108,6 +108,7 @@ plan: setup ## Capacity plan: shards, consumer concurrency, cost (ARGS="--events
 .PHONY: bench
 bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench/; see docs/performance.md
 	$(BIN)/python -m load.bench_producer --json build/bench/b1.json
+	$(BIN)/python -m load.bench_throughput --json build/bench/b2.json
 	$(BIN)/python -m load.bench_consumer --latency-ms 5 --json build/bench/b3.json
 
 .PHONY: deploy
