@@ -60,6 +60,14 @@ def _worker_main(
 ) -> None:
     os.environ.clear()
     os.environ.update(env)
+    log_file = env.get("WEIR_LOCAL_LOG_FILE")
+    if log_file:
+        # Where Lambda sends a function's output: its own log (a log group in AWS), not the caller's terminal.
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(handle, 1)
+        os.dup2(handle, 2)
+        os.close(handle)
     for path in reversed(paths):
         sys.path.insert(0, path)
     spec = importlib.util.spec_from_file_location(f"lambda_{function['logical_id']}", function["handler_path"])

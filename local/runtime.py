@@ -17,6 +17,8 @@ from local.functions import FunctionPool
 from local.template import ROOT, load_template
 
 STATE_PATH = ROOT / "build" / "local-stack.json"
+# Each function's output (Powertools JSON logs and EMF metrics), as its log group would hold it.
+LOG_DIR = ROOT / "build" / "logs"
 # Concurrency of a function without reserved concurrency: the local "account quota". AWS's
 # default is 1,000; two cores are not.
 LOCAL_UNRESERVED_CONCURRENCY = 10
@@ -32,8 +34,7 @@ def worker_environment(endpoint_url: str) -> dict[str, str]:
         "AWS_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": os.environ.get("WEIR_LOCAL_METRICS_DISABLED", "true"),
-        "POWERTOOLS_LOG_LEVEL": os.environ.get("WEIR_LOCAL_LOG_LEVEL", "ERROR"),
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("WEIR_LOCAL_LOG_LEVEL", "INFO"),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     }
 
@@ -74,7 +75,9 @@ class LocalRuntime:
             for logical_id, function in self.stack.functions.items():
                 paths = [*self.stack.layer_paths, function.handler_path.parent]
                 concurrency = function.reserved_concurrency or LOCAL_UNRESERVED_CONCURRENCY
-                self.pools[logical_id] = FunctionPool(function, {**function.environment, **base}, paths, concurrency)
+                log_file = str(LOG_DIR / f"{logical_id}.log")
+                env = {**function.environment, **base, "WEIR_LOCAL_LOG_FILE": log_file}
+                self.pools[logical_id] = FunctionPool(function, env, paths, concurrency)
             by_name = {f.name: logical_id for logical_id, f in self.stack.functions.items()}
             for props in self.stack.event_source_mappings:
                 logical_id = by_name[str(props["FunctionName"])]
