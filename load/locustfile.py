@@ -21,16 +21,20 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from locust import HttpUser, LoadTestShape, User, between, events, task
 from locust.env import Environment
 
+from load.plot import Timeline
 from load.reconcile import Ledger, reconcile
 from load.stack import StackInfo, load_stack
 
 STACK: StackInfo | None = None
 LEDGER = Ledger()
+TIMELINE = Timeline()
+METRICS_FILE = Path(__file__).resolve().parent.parent / "build" / "local-metrics.json"
 EVENTS_PER_REQUEST = int(os.environ.get("WEIR_EVENTS_PER_REQUEST", "50"))
 SHARD_RECORDS_PER_SECOND = 1000
 
@@ -140,11 +144,29 @@ class WeirShape(LoadTestShape):
         raise ValueError(f"WEIR_SHAPE must be step, hold2x, spike or soak, not {shape!r}")
 
 
+@events.test_start.add_listener  # type: ignore[untyped-decorator]
+def _start_sampling(environment: Environment, **_: Any) -> None:
+    """Every second: what was offered and accepted, and (locally) what the consumer processed."""
+    import gevent
+
+    metrics_file = None if os.environ.get("WEIR_STACK") else METRICS_FILE
+
+    def sample() -> None:
+        while True:
+            TIMELINE.add(len(LEDGER.sent_ids), len(LEDGER.accepted_ids), metrics_file)
+            gevent.sleep(1.0)
+
+    gevent.spawn(sample)
+
+
 @events.quitting.add_listener  # type: ignore[untyped-decorator]
 def _reconcile(environment: Environment, **_: Any) -> None:
     """Account for every event sent; any lost event fails the run."""
     report = reconcile(LEDGER, stack(), timeout=float(os.environ.get("WEIR_DRAIN_SECONDS", "120")))
     print(report.render(), flush=True)
     report.write(os.environ.get("WEIR_REPORT_DIR", "reports"))
+    plot = Path(os.environ.get("WEIR_REPORT_DIR", "reports")) / "throughput.png"
+    if TIMELINE.plot(plot, f"Weir under load ({os.environ.get('WEIR_SHAPE', 'step')})"):
+        print(f"plot: {plot}", flush=True)
     if report.lost or report.sent == 0:  # a load test that sent nothing proved nothing
         environment.process_exit_code = 1

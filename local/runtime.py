@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from local.template import ROOT, load_template
 STATE_PATH = ROOT / "build" / "local-stack.json"
 # Each function's output (Powertools JSON logs and EMF metrics), as its log group would hold it.
 LOG_DIR = ROOT / "build" / "logs"
+# The runtime's own figures, refreshed every second by `make up` for the load test's plot.
+METRICS_PATH = ROOT / "build" / "local-metrics.json"
 # Concurrency of a function without reserved concurrency: the local "account quota". AWS's
 # default is 1,000; two cores are not.
 LOCAL_UNRESERVED_CONCURRENCY = 10
@@ -137,6 +140,19 @@ class LocalRuntime:
             "stack": self.stack.to_json(),
         }
         path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def write_metrics(self, path: Path = METRICS_PATH) -> None:
+        """Iterator age and records processed, as CloudWatch would show them, for local readers."""
+        stats = [m.stats for m in self.mappings]
+        figures = {
+            "time": time.time(),
+            "iterator_age_ms": self.iterator_age_ms(),
+            "records_processed": sum(s.records_processed for s in stats),
+            "invocations": sum(s.invocations for s in stats),
+        }
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(figures))
+        temporary.replace(path)
 
     def idle(self) -> bool:
         return all(mapping.idle() for mapping in self.mappings)

@@ -53,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         endpoint = runtime.environment()["AWS_ENDPOINT_URL"]
         print(f"POST events to {runtime.api_url}/events; faults at {endpoint}/_weir/faults")
         print(f"State in {STATE_PATH}. Ctrl-C to stop.", flush=True)
-        while not stop.wait(5):
+        ticks = 0
+        while not stop.wait(1):
+            runtime.write_metrics()
+            ticks += 1
             age = runtime.iterator_age_ms()
-            if age:
+            if age and ticks % 5 == 0:
                 print(f"  iterator age {age} ms", flush=True)
     finally:
         runtime.stop()

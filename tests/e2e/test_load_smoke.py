@@ -53,4 +53,5 @@ def test_a_short_load_run_reconciles_every_event(tmp_path: Path) -> None:
     )
     assert accounted == figures["accepted"]
     assert (reports / "locust.html").exists()
+    assert (reports / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (reports / "locust_stats.csv").read_text().count("POST /events") >= 1

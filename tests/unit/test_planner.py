@@ -80,3 +80,20 @@ def test_the_cli_prints_the_plan_and_fails_on_errors(capsys: pytest.CaptureFixtu
     assert "shards: 2" in out
     assert "total" in out
     assert main(["--events-per-second", "100000", "--record-bytes", "100", "--parallelization-factor", "10"]) == 1
+
+
+def test_the_timeline_turns_samples_into_rates_and_a_png(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from load.plot import Sample, Timeline
+
+    timeline = Timeline([Sample(0.0, 0, 0, 0, 0), Sample(2.0, 200, 180, 100, 1500), Sample(4.0, 400, 380, 300, 500)])
+    rates = timeline.rates()
+    assert rates["t"] == [2.0, 4.0]
+    assert rates["offered"] == [100.0, 100.0]
+    assert rates["accepted"] == [90.0, 100.0]
+    assert rates["processed"] == [50.0, 100.0]
+    assert rates["age"] == [1.5, 0.5]
+    path = Path(str(tmp_path)) / "plot.png"
+    assert timeline.plot(path, "test")
+    assert path.read_bytes()[:4] == b"\x89PNG"
