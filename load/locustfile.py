@@ -165,6 +165,9 @@ def _reconcile(environment: Environment, **_: Any) -> None:
     report = reconcile(LEDGER, stack(), timeout=float(os.environ.get("WEIR_DRAIN_SECONDS", "120")))
     print(report.render(), flush=True)
     report.write(os.environ.get("WEIR_REPORT_DIR", "reports"))
+    concurrency = TIMELINE.concurrency()
+    if concurrency is not None:
+        print(f"consumer concurrency: peak {concurrency[0]} concurrent batches, cap {concurrency[1]}", flush=True)
     plot = Path(os.environ.get("WEIR_REPORT_DIR", "reports")) / "throughput.png"
     if TIMELINE.plot(plot, f"Weir under load ({os.environ.get('WEIR_SHAPE', 'step')})"):
         print(f"plot: {plot}", flush=True)

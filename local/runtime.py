@@ -144,11 +144,17 @@ class LocalRuntime:
     def write_metrics(self, path: Path = METRICS_PATH) -> None:
         """Iterator age and records processed, as CloudWatch would show them, for local readers."""
         stats = [m.stats for m in self.mappings]
+        pools = {id(m.pool): m.pool for m in self.mappings}
+        lanes = sum(len(shard_lanes) for m in self.mappings for shard_lanes in m.lanes.values())
         figures = {
             "time": time.time(),
             "iterator_age_ms": self.iterator_age_ms(),
             "records_processed": sum(s.records_processed for s in stats),
             "invocations": sum(s.invocations for s in stats),
+            # concurrent batches now, and the cap: the lanes (shards x ParallelizationFactor) or the
+            # reserved concurrency, whichever is lower
+            "consumer_in_flight": sum(pool.in_flight for pool in pools.values()),
+            "consumer_cap": min(lanes, sum(pool.concurrency for pool in pools.values())),
         }
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(figures))

@@ -54,4 +54,7 @@ def test_a_short_load_run_reconciles_every_event(tmp_path: Path) -> None:
     assert accounted == figures["accepted"]
     assert (reports / "locust.html").exists()
     assert (reports / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the consumer's concurrency against its cap (ShardCount=1 x ParallelizationFactor 2 = 2 < reserved 4)
+    assert "consumer concurrency: peak" in output
+    assert "cap 2" in output
     assert (reports / "locust_stats.csv").read_text().count("POST /events") >= 1

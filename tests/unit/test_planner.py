@@ -87,7 +87,10 @@ def test_the_timeline_turns_samples_into_rates_and_a_png(tmp_path: object) -> No
 
     from load.plot import Sample, Timeline
 
-    timeline = Timeline([Sample(0.0, 0, 0, 0, 0), Sample(2.0, 200, 180, 100, 1500), Sample(4.0, 400, 380, 300, 500)])
+    timeline = Timeline(
+        [Sample(0.0, 0, 0, 0, 0, 0, 2), Sample(2.0, 200, 180, 100, 1500, 2, 2), Sample(4.0, 400, 380, 300, 500, 1, 2)]
+    )
+    assert timeline.concurrency() == (2, 2)
     rates = timeline.rates()
     assert rates["t"] == [2.0, 4.0]
     assert rates["offered"] == [100.0, 100.0]
