@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from load.stack import StackInfo
-from local.readback import peek_queue, stream_records
+from local.readback import failure_destination_event_ids, peek_queue, stream_records
 
 
 @dataclass
@@ -119,17 +119,7 @@ def waiting_ids(stack: StackInfo) -> dict[str, set[str]]:
         )
     arn = stack.outputs.get("FailureDestinationArn", "")
     if arn.startswith("arn:aws:s3:::"):
-        s3 = stack.client("s3")
-        bucket = arn.split(":::", 1)[1]
-        ids: set[str] = set()
-        for entry in s3.list_objects_v2(Bucket=bucket, Prefix="aws/lambda/").get("Contents", []):
-            document = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
-            for record in json.loads(document["payload"])["Records"]:
-                try:
-                    ids.add(json.loads(base64.b64decode(record["kinesis"]["data"]))["event_id"])
-                except (KeyError, ValueError):
-                    continue
-        places["failure destination"] = ids
+        places["failure destination"] = failure_destination_event_ids(stack.client("s3"), arn.split(":::", 1)[1])
     return places
 
 

@@ -6,6 +6,8 @@ the same way.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,3 +56,17 @@ def peek_queue(sqs: Any, queue_url: str) -> list[str]:
             ],
         )
     return bodies
+
+
+def failure_destination_event_ids(s3: Any, bucket: str) -> set[str]:
+    """The event ids of the records in an S3 on-failure destination's objects (``aws/lambda/``)."""
+    ids: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="aws/lambda/"):
+        for entry in page.get("Contents", []):
+            document = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            for record in json.loads(document["payload"])["Records"]:
+                try:
+                    ids.add(json.loads(base64.b64decode(record["kinesis"]["data"]))["event_id"])
+                except (KeyError, ValueError, TypeError):
+                    continue  # not an envelope (a poison record): it has no event id to account for
+    return ids

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ import urllib3
 
 from local.deployer import local_client
 from local.endpoint import DEFAULT_PORT
-from local.readback import peek_queue
+from local.readback import failure_destination_event_ids, peek_queue
 from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
 
@@ -112,19 +113,7 @@ class Demo:
         arn = self.outputs["FailureDestinationArn"]
         if not arn.startswith("arn:aws:s3:::"):
             return set()
-        bucket = arn.split(":::", 1)[1]
-        ids: set[str] = set()
-        listing = self.s3.list_objects_v2(Bucket=bucket, Prefix="aws/lambda/")
-        for entry in listing.get("Contents", []):
-            document = json.loads(self.s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
-            for record in json.loads(document["payload"])["Records"]:
-                import base64
-
-                try:
-                    ids.add(json.loads(base64.b64decode(record["kinesis"]["data"]))["event_id"])
-                except (ValueError, KeyError):
-                    continue
-        return ids
+        return failure_destination_event_ids(self.s3, arn.split(":::", 1)[1])
 
     def overflow_ids(self) -> set[str]:
         """Every event id in the overflow queue (the queue is left as it was)."""
@@ -202,8 +191,6 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
-        import os
-
         os.environ[name] = value
     started = time.monotonic()
     try:
@@ -263,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         stored = demo.stored_ids()
         assert runtime.stack is not None
         quarantined = demo.queue_depth(runtime.stack.physical_ids["QuarantineQueue"])
-        waiting = demo.failure_records() | demo.overflow_ids()
+        in_destination = demo.failure_records()
+        waiting = in_destination | demo.overflow_ids()
         lost = sorted(demo.accepted - stored - waiting)
         ledger = {
             "sent": len(demo.sent),
@@ -272,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             "in_events_table": len(demo.accepted & stored),
             "poison_sent": POISON_RECORDS,
             "quarantined": quarantined,
-            "in_failure_destination": len(demo.failure_records()),
+            "in_failure_destination": len(in_destination),
             "went_to_failure_destination": sum(m.stats.records_to_destination for m in runtime.mappings),
             "redriven": redriven,
             "redrive_report": report,
