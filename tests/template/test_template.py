@@ -98,13 +98,54 @@ def _statements(statements: list[Any]) -> list[dict[str, Any]]:
     return found
 
 
-def test_roles_grant_no_wildcard_actions() -> None:
-    for name, role in resources("AWS::IAM::Role").items():
-        for policy in role["Properties"].get("Policies", []):
+# The only actions a role may grant on every resource: X-Ray accepts no narrower resource for them.
+UNSCOPABLE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_roles_grant_no_wildcard_actions_and_no_account_wide_resources() -> None:
+    roles = resources("AWS::IAM::Role")
+    assert set(roles) == {"IngestRole", "ProcessRole", "RedriveRole"}
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+        for policy in role["Properties"]["Policies"]:
             for statement in _statements(policy["PolicyDocument"]["Statement"]):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert all("*" not in a for a in actions), (name, actions)
-                assert statement["Resource"] != "*", (name, statement)
+                if statement["Resource"] == "*":
+                    assert set(actions) <= UNSCOPABLE_ACTIONS, (name, statement)
+
+
+def test_every_function_uses_its_own_role_and_no_generated_one() -> None:
+    template = translated()
+    for name in ("Ingest", "Process", "Redrive"):
+        function = template["Resources"][f"{name}Function"]["Properties"]
+        assert function["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+        statements = _statements(
+            template["Resources"][f"{name}Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        )
+        logs = [s for s in statements if any(a.startswith("logs:") for a in _actions(s))]
+        assert [s["Resource"] for s in logs] == [{"Fn::GetAtt": [f"{name}LogGroup", "Arn"]}], name
+    assert not [r for r, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role" and "Function" in r]
+
+
+def test_the_consumer_reads_only_its_stream() -> None:
+    statements = _statements(
+        translated()["Resources"]["ProcessRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    )
+    kinesis = [s for s in statements if any(a.startswith("kinesis:") for a in _actions(s))]
+    assert [s["Resource"] for s in kinesis] == [{"Fn::GetAtt": ["Stream", "Arn"]}]
+    assert set(_actions(kinesis[0])) == {
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+    }
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
 
 
 def test_every_parameter_has_a_default_and_a_description() -> None:
@@ -200,7 +241,7 @@ def test_consumer_timeout_and_concurrency_fit_the_mapping() -> None:
 @pytest.mark.parametrize("destination", ["S3", "SQS"])
 def test_the_failure_destination_is_encrypted_and_writable_by_the_consumer_only(destination: str) -> None:
     template = translated((("FailureDestinationType", destination),))
-    policy = template["Resources"]["ProcessFunctionRole"]["Properties"]["Policies"]
+    policy = template["Resources"]["ProcessRole"]["Properties"]["Policies"]
     statements = json_dump(policy)
     if destination == "S3":
         bucket = template["Resources"]["FailureBucket"]["Properties"]
