@@ -305,3 +305,22 @@ def test_every_place_a_record_can_wait_has_an_alarm_on_the_alarm_topic() -> None
     metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
     assert {"IteratorAge", "5xx", "WriteProvisionedThroughputExceeded", "Errors", "Throttles"} <= metrics
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+
+
+def test_deliveries_to_the_s3_failure_destination_raise_an_alarm() -> None:
+    template = translated((("FailureDestinationType", "S3"),))
+    bucket = template["Resources"]["FailureBucket"]["Properties"]
+    (metrics_filter,) = bucket["MetricsConfigurations"]
+    # Lambda writes aws/lambda/<mapping>/<shard>/...; the redrive moves objects out from under it.
+    assert metrics_filter["Prefix"] == "aws/lambda/"
+    from weir.redrive import S3FailureSource
+
+    assert metrics_filter["Prefix"] == S3FailureSource.PREFIX
+    alarm = template["Resources"]["FailureObjectsArrivedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/S3", "PutRequests", "Sum")
+    assert {"Name": "FilterId", "Value": metrics_filter["Id"]} in alarm["Dimensions"]
+    assert {"Name": "BucketName", "Value": {"Ref": "FailureBucket"}} in alarm["Dimensions"]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert template["Resources"]["FailureObjectsArrivedAlarm"]["Condition"] == "UseS3FailureDestination"
+    assert template["Resources"]["FailureQueueNotEmptyAlarm"]["Condition"] == "UseSqsFailureDestination"
