@@ -10,6 +10,8 @@ MAKEFLAGS += --no-print-directory
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# checkov pins a boto3 that aws-sam-cli cannot share: it gets a virtual environment of its own.
+CHECKOV_VENV := .venv-checkov
 UV_VERSION := 0.13.8
 NODE_MODULES := local/node_modules/.package-lock.json
 TEMPLATE := template.yaml
@@ -42,9 +44,10 @@ setup: $(VENV)/.installed $(NODE_MODULES) ## Create .venv with the pinned packag
 	@echo "ready: $(BIN)/python, local/node_modules"
 
 .PHONY: lock
-lock: $(BIN)/python ## Re-resolve requirements/dev.in into the pinned requirements/dev.lock
+lock: $(BIN)/python ## Re-resolve requirements/*.in into the pinned requirements/*.lock
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip compile --quiet requirements/dev.in -o requirements/dev.lock --python-version 3.11 --no-header
+	$(BIN)/uv pip compile --quiet requirements/checkov.in -o requirements/checkov.lock --python-version 3.11 --no-header
 
 .PHONY: lint
 lint: setup ## ruff (lint and format check) and mypy (strict on layers/weir)
@@ -65,12 +68,25 @@ check-template: setup ## cfn-lint on the source and the translated template, and
 	$(CHECK_ENV) $(BIN)/cfn-lint build/translated.json
 	$(CHECK_ENV) $(BIN)/sam validate --lint --template-file $(TEMPLATE)
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(CHECKOV_VENV)/bin/uv pip sync --quiet --python $(CHECKOV_VENV)/bin/python requirements/checkov.lock
+	touch $@
+
+.PHONY: checkov
+checkov: check-template $(CHECKOV_VENV)/.installed ## checkov, offline, on the template and its translation; every skip sits on its resource with a reason
+	rm -f build/checkov.json
+	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation \
+		-f $(TEMPLATE) -f build/translated.json -o json > build/checkov.json || true
+	$(BIN)/python -m local.checkov_gate build/checkov.json
+
 .PHONY: pytest
 pytest: setup ## Run the test suite only (PYTEST_ARGS="-k producer" to narrow it)
 	$(CHECK_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 .PHONY: test
-test: lint check-template pytest ## Every check: lint, types, template checks and all tests
+test: lint check-template checkov pytest ## Every check: lint, types, template checks, checkov and all tests
 
 .PHONY: build
 build: setup ## sam build for python3.13/arm64 (finds a python3.13 through pyenv when it is not on PATH)
@@ -122,4 +138,4 @@ clean: ## Remove build output (keeps .venv and local/node_modules)
 
 .PHONY: distclean
 distclean: clean ## Remove build output, .venv and local/node_modules
-	rm -rf $(VENV) local/node_modules
+	rm -rf $(VENV) $(CHECKOV_VENV) local/node_modules

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -13,7 +15,7 @@ from load.bench_consumer import _standin
 
 
 @pytest.fixture
-def standin():
+def standin() -> Iterator[tuple[Any, Callable[[], dict[str, int]]]]:
     saved = dict(os.environ)
     try:
         with _standin(latency_ms=0) as calls:
@@ -32,7 +34,7 @@ def standin():
         os.environ.update(saved)
 
 
-def test_counts_each_call_by_operation(standin) -> None:
+def test_counts_each_call_by_operation(standin: tuple[Any, Callable[[], dict[str, int]]]) -> None:
     client, calls = standin
     for _ in range(3):
         client.put_item(TableName="t", Item={"id": {"S": "a"}}, ConditionExpression="attribute_not_exists(id)")
@@ -45,7 +47,7 @@ def test_counts_each_call_by_operation(standin) -> None:
     assert calls() == {"PutItem": 3, "UpdateItem": 1}
 
 
-def test_refuses_an_operation_it_does_not_answer(standin) -> None:
+def test_refuses_an_operation_it_does_not_answer(standin: tuple[Any, Callable[[], dict[str, int]]]) -> None:
     client, calls = standin
     with pytest.raises(ClientError, match="stand-in does not answer 'Query'"):
         client.query(TableName="t", KeyConditionExpression="id = :i", ExpressionAttributeValues={":i": {"S": "a"}})
