@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     from local.deployer import Deployer
     from weir import aws
     from weir.config import ConsumerConfig
-    from weir.consumer import ConsumerService, DynamoDBEventSink, EventProcessor, KeyOrderedBatchProcessor
+    from weir.consumer import ConsumerService, EventProcessor, KeyOrderedBatchProcessor
+    from weir.sinks import DynamoDBEventSink
 
     results: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack_context:

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -38,13 +37,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.parser import parse
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from weir import aws
 from weir.config import ConsumerConfig
 from weir.models import Event
 from weir.observability import logger, metrics
+from weir.sinks import EventSink
 
 QUARANTINE_KIND = "weir.quarantine"
 QUARANTINE_VERSION = 1
@@ -97,40 +96,6 @@ def quarantine_body(record: KinesisStreamRecord, reason: str, now: datetime) -> 
         },
         separators=(",", ":"),
     )
-
-
-class EventSink(Protocol):
-    """Where processed events go. Raise for a transient failure; the record is then retried."""
-
-    def store(self, event: dict[str, Any]) -> bool: ...
-
-
-class DynamoDBEventSink:
-    """Writes one item per event, keyed on ``event_id``; a second write of the same id is a no-op."""
-
-    def __init__(self, client: Any, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-
-    def store(self, event: dict[str, Any]) -> bool:
-        """True when this call stored the event, False when it was already there."""
-        from boto3.dynamodb.types import TypeSerializer
-
-        # DynamoDB numbers are decimals; floats in a payload round-trip through JSON as Decimal.
-        item = json.loads(json.dumps(event), parse_float=Decimal)
-        item["stored_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        serializer = TypeSerializer()
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={k: serializer.serialize(v) for k, v in item.items()},
-                ConditionExpression="attribute_not_exists(event_id)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
 
 
 class Quarantine(Protocol):
@@ -200,7 +165,7 @@ class EventProcessor:
             )
             self._count("quarantined")
             return RecordResult("quarantined")
-        result = self._store(event=event.model_dump(exclude_none=True))
+        result = self._store(event=event.to_document())
         outcome = "stored" if result and result.get("stored") else "duplicate"
         self._count(outcome)
         return RecordResult(outcome, event.event_id)
@@ -264,9 +229,11 @@ class ConsumerService:
 
     @classmethod
     def from_config(cls, config: ConsumerConfig) -> ConsumerService:
+        from weir import domain
+
         dynamodb = aws.client("dynamodb", config.dynamodb_client_settings())
         sqs = aws.client("sqs", config.sqs_client_settings())
-        sink = DynamoDBEventSink(dynamodb, config.events_table_name)
+        sink = domain.make_sink(config)
         persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table_name, boto3_client=dynamodb)
         idempotency = IdempotencyConfig(
             event_key_jmespath="event_id",

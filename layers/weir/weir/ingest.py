@@ -193,7 +193,7 @@ class IngestService:
         spill = self.spiller.spill(
             [
                 OverflowItem(
-                    events[i].model_dump(exclude_none=True),
+                    events[i].to_document(),
                     put.outcomes[i].error_code or "Unknown",
                     put.outcomes[i].error_message or "",
                 )

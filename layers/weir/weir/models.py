@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 
+from weir.domain import Payload
+
 # RFC 3339 section 5.6 date-time: a full date, a full time and a mandatory offset.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -50,7 +52,8 @@ class EventIn(BaseModel):
     type: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     occurred_at: Annotated[StrictStr, AfterValidator(_rfc3339)]
     partition_key: PartitionKey | None = None
-    payload: dict[str, Any]
+    # Its schema is weir.domain.Payload: the place a fork changes it.
+    payload: Payload
 
 
 class Event(EventIn):
@@ -63,8 +66,12 @@ class Event(EventIn):
         """The partition key; without one, the event id spreads events over every shard."""
         return self.partition_key or self.event_id
 
+    def to_document(self) -> dict[str, Any]:
+        """The envelope as JSON data, without the optional fields left out (the payload untouched)."""
+        return {name: value for name, value in self.model_dump(mode="json").items() if value is not None}
+
     def to_record_data(self) -> bytes:
-        return json.dumps(self.model_dump(exclude_none=True), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(self.to_document(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def stamp(event: EventIn) -> Event:

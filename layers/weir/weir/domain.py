@@ -1,0 +1,33 @@
+"""The one place a fork edits: what an event's payload is, and where the consumer stores events.
+
+Everything else in Weir works on any payload and any sink: the envelope around the payload
+(``event_id``, ``type``, ``occurred_at``, ``partition_key``), the producer and its retries, the
+consumer's batching, idempotency and quarantine, the failure destination and the redrive.
+
+* :class:`Payload` is validated by the ingest API (a 400 names each field that is wrong, and
+  nothing of that request is written) and again by the consumer (a record whose payload does
+  not fit is quarantined with the reason).
+* :func:`make_sink` is called once per consumer execution environment; the sink's ``store`` is
+  called once per valid event (see :mod:`weir.sinks` for what it must guarantee).
+
+docs/fork-guide.md replaces both with an example; tests/unit/test_fork_guide.py runs that example.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from weir import aws
+from weir.config import ConsumerConfig
+from weir.sinks import DynamoDBEventSink, EventSink
+
+
+class Payload(BaseModel):
+    """An event's ``payload``. Weir's own: any JSON object, kept exactly as sent."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def make_sink(config: ConsumerConfig) -> EventSink:
+    """Weir's own sink: one item per event in the events table, the first copy kept."""
+    return DynamoDBEventSink(aws.client("dynamodb", config.dynamodb_client_settings()), config.events_table_name)

@@ -1,0 +1,93 @@
+"""docs/fork-guide.md works: its domain.py, dropped into a copy of the layer, changes the payload
+schema and the sink, and nothing else has to change."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "docs" / "fork-guide.md"
+MARKER = "<!-- fork-example: layers/weir/weir/domain.py -->"
+
+
+def example_domain() -> str:
+    text = GUIDE.read_text()
+    assert MARKER in text, f"{GUIDE} lost its example marker"
+    match = re.search(r"```python\n(.*?)```", text[text.index(MARKER) :], re.S)
+    assert match, "no python block after the marker"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    layer = tmp_path_factory.mktemp("forked-layer")
+    shutil.copytree(ROOT / "layers" / "weir" / "weir", layer / "weir", ignore=shutil.ignore_patterns("__pycache__"))
+    (layer / "weir" / "domain.py").write_text(example_domain())
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(layer), str(ROOT)]),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "WeirFork",
+    }
+    for name in list(env):
+        if name.startswith("AWS_ENDPOINT_URL"):
+            del env[name]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.fork.check_example"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["domain_file"] == str(layer / "weir" / "domain.py"), "the copy was not the one imported"
+    return result
+
+
+def test_the_guide_names_the_one_place_a_fork_edits() -> None:
+    shipped = (ROOT / "layers" / "weir" / "weir" / "domain.py").read_text()
+    for name in ("class Payload(", "def make_sink("):
+        assert name in shipped
+        assert name in example_domain()
+
+
+def test_the_api_refuses_a_payload_that_does_not_fit_and_names_each_field(findings: dict[str, Any]) -> None:
+    assert findings["ingest_rejected"] == {
+        "status": 400,
+        "fields": ["events[1].payload.amount_cents", "events[1].payload.colour", "events[1].payload.currency"],
+    }
+
+
+def test_the_consumer_stores_through_the_new_sink_once(findings: dict[str, Any]) -> None:
+    assert findings["batch_item_failures"] == [[], []]
+    assert findings["stored"] == [
+        {
+            "event_id": {"S": "good-1"},
+            "order_id": {"S": "o-1"},
+            "amount_cents": {"N": "1250"},
+            "currency": {"S": "EUR"},
+            "occurred_at": {"S": "2026-11-23T12:00:00Z"},
+        }
+    ]
+
+
+def test_a_record_that_does_not_fit_is_quarantined_with_the_reason(findings: dict[str, Any]) -> None:
+    # The batch was delivered twice: the poison record is quarantined on each delivery.
+    assert [q["record"]["data"]["event_id"] for q in findings["quarantined"]] == ["bad-1", "bad-1"]
+    for field in ("payload.amount_cents", "payload.colour", "payload.currency"):
+        assert field in findings["quarantined"][0]["reason"]
