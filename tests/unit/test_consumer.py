@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import functions.process.app as process_app
@@ -173,3 +174,41 @@ def test_when_every_record_fails_the_batch_raises_so_the_mapping_bisects_it(
     process_app.service.cache_clear()
     with pytest.raises(BatchProcessingError, match="All records failed"):
         invoke(kinesis_event([(envelope_bytes(event_id=f"x-{i}"), "k") for i in range(3)]))
+
+
+def test_a_failed_record_is_logged_with_its_event_id_as_correlation_id(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import logging
+
+    from weir.observability import logger
+    from weir.sinks import DynamoDBEventSink
+
+    # The function's own JSON formatter, writing to a buffer as well as to stdout.
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    underlying = logging.getLogger(logger.name)
+    underlying.addHandler(handler)
+
+    original = DynamoDBEventSink.store
+
+    def store(self: DynamoDBEventSink, event: dict[str, Any]) -> bool:
+        if event["event_id"] == "unlucky":
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
+        return original(self, event)
+
+    monkeypatch.setattr(DynamoDBEventSink, "store", store)
+    records = [("fine", "a"), ("unlucky", "b")]
+    event = kinesis_event([(envelope_bytes(event_id=e, partition_key=k), k) for e, k in records])
+    try:
+        response = invoke(event)
+    finally:
+        underlying.removeHandler(handler)
+    assert failures(response) == [event["Records"][1]["kinesis"]["sequenceNumber"]]
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    (failed,) = [line for line in lines if line.get("message", "").startswith("record failed")]
+    assert failed["correlation_id"] == "unlucky"
+    assert "ThrottlingException" in failed["error"]
+    assert failed["level"] == "WARNING"

@@ -165,7 +165,18 @@ class EventProcessor:
             )
             self._count("quarantined")
             return RecordResult("quarantined")
-        result = self._store(event=event.to_document())
+        # Every line logged for this record, by any thread, carries its event id.
+        logger.thread_safe_append_keys(correlation_id=event.event_id)
+        try:
+            result = self._store(event=event.to_document())
+        except Exception as exc:
+            logger.warning(
+                "record failed; reported in batchItemFailures for a retry",
+                extra={"sequence_number": record.kinesis.sequence_number, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            raise
+        finally:
+            logger.thread_safe_remove_keys(["correlation_id"])
         outcome = "stored" if result and result.get("stored") else "duplicate"
         self._count(outcome)
         return RecordResult(outcome, event.event_id)
