@@ -7,6 +7,7 @@ import os
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from weir.config import RedriveConfig
@@ -29,10 +30,15 @@ def service() -> RedriveService:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse_request(event)
-    redrive = service()
-    deadline = Deadline.for_invocation(context, 900.0, config().safety_margin_seconds)
-    report = redrive.run(request, deadline)
+    try:
+        request = parse_request(event)
+        redrive = service()
+        deadline = Deadline.for_invocation(context, 900.0, config().safety_margin_seconds)
+        report = redrive.run(request, deadline)
+    except Exception:
+        # A run that did not finish is itself a signal; nothing it had not moved is lost.
+        metrics.add_metric(name="RedriveRunsFailed", unit=MetricUnit.Count, value=1)
+        raise
     record_redrive_metrics(report)
     logger.info("redrive finished", extra=report.to_json())
     return report.to_json()

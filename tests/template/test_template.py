@@ -304,6 +304,7 @@ def test_every_place_a_record_can_wait_has_an_alarm_on_the_alarm_topic() -> None
     assert watched_queues >= {"OverflowQueue", "QuarantineQueue", "UnrecoverableQueue", "FailureQueue"}
     metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
     assert {"IteratorAge", "5xx", "WriteProvisionedThroughputExceeded", "Errors", "Throttles"} <= metrics
+    assert "RedriveRunsFailed" in metrics
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
 
 
