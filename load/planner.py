@@ -59,7 +59,7 @@ def plan(
     parallelization_factor: int = 2,
     batch_size: int = 100,
     retention_hours: int = 24,
-    consumer_ms_per_record: float = 12.3,
+    consumer_ms_per_record: float = 5.7,
     headroom: float = 0.8,
     account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     other_concurrency: int = 0,
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelization-factor", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--retention-hours", type=int, default=24)
-    parser.add_argument("--consumer-ms-per-record", type=float, default=12.3)
+    parser.add_argument("--consumer-ms-per-record", type=float, default=5.7)
     parser.add_argument("--headroom", type=float, default=0.8)
     parser.add_argument("--account-concurrency", type=int, default=DEFAULT_ACCOUNT_CONCURRENCY)
     args = parser.parse_args(argv)

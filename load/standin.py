@@ -3,9 +3,9 @@
 The consumer benchmark (B3) wants the consumer's own cost per record: botocore building, signing,
 sending and parsing each call, Powertools idempotency, parsing the envelope. moto answers
 correctly but spends milliseconds of CPU per call, on the same two cores, so it hides the figure
-being measured. This server answers the three calls the consumer makes (``PutItem``,
-``UpdateItem``, ``GetItem``) with a success after ``--latency-ms``, from one asyncio loop in its
-own process, and counts them.
+being measured. This server answers the calls the consumer makes (``PutItem``,
+``UpdateItem``, ``GetItem``, and the batch writes a coalescing design would use) with a success
+after ``--latency-ms``, from one asyncio loop in its own process, and counts them.
 
 It checks nothing: no condition expression ever fails. It is a yardstick, not an emulator; the
 consumer's behaviour is tested against moto and the local runtime.
@@ -23,7 +23,14 @@ import json
 import sys
 from collections import Counter
 
-_ANSWERS = {"PutItem": b"{}", "UpdateItem": b"{}", "GetItem": b"{}", "DeleteItem": b"{}"}
+_ANSWERS = {
+    "PutItem": b"{}",
+    "UpdateItem": b"{}",
+    "GetItem": b"{}",
+    "DeleteItem": b"{}",
+    "BatchWriteItem": b'{"UnprocessedItems": {}}',
+    "TransactWriteItems": b"{}",
+}
 
 
 class StandIn:
