@@ -65,10 +65,12 @@ def plan(
     other_concurrency: int = 0,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     events_per_request: int = 100,
-    lambda_memory_mb: int = 512,
+    lambda_memory_mb: int = 1769,
 ) -> Plan:
     """``consumer_ms_per_record`` defaults to B3's idempotent, 8-keys-concurrent figure
-    (docs/performance.md); ``headroom`` is the share of a shard's write limit planned to be used."""
+    (docs/performance.md), measured on one core: what ``lambda_memory_mb`` 1,769 (the template's
+    ``ProcessMemorySize``) gives a function. ``headroom`` is the share of a shard's write limit
+    planned to be used."""
     errors: list[str] = []
     warnings: list[str] = []
     if events_per_second <= 0:

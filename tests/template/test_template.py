@@ -236,6 +236,9 @@ def test_consumer_timeout_and_concurrency_fit_the_mapping() -> None:
     assert int(values["MaximumRecordAgeInSeconds"]) >= retries * int(values["ProcessTimeoutSeconds"])
     process = translated()["Resources"]["ProcessFunction"]["Properties"]
     assert process["ReservedConcurrentExecutions"] == {"Ref": "ProcessReservedConcurrency"}
+    # One full vCPU: the consumer is CPU-bound, and below 1,769 MB Lambda gives a fraction of one.
+    assert process["MemorySize"] == {"Ref": "ProcessMemorySize"}
+    assert int(load_template()["Parameters"]["ProcessMemorySize"]["Default"]) == 1769
 
 
 @pytest.mark.parametrize("destination", ["S3", "SQS"])
