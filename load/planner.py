@@ -59,7 +59,7 @@ def plan(
     parallelization_factor: int = 2,
     batch_size: int = 100,
     retention_hours: int = 24,
-    consumer_ms_per_record: float = 5.7,
+    consumer_ms_per_record: float = 2.0,
     headroom: float = 0.8,
     account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     other_concurrency: int = 0,
@@ -67,10 +67,10 @@ def plan(
     events_per_request: int = 100,
     lambda_memory_mb: int = 1769,
 ) -> Plan:
-    """``consumer_ms_per_record`` defaults to B3's idempotent, 8-keys-concurrent figure
-    (docs/performance.md), measured on one core: what ``lambda_memory_mb`` 1,769 (the template's
-    ``ProcessMemorySize``) gives a function. ``headroom`` is the share of a shard's write limit
-    planned to be used."""
+    """``consumer_ms_per_record`` defaults to B3's figure for the template's defaults (idempotency,
+    32 keys, coalesced writes; docs/performance.md), measured on one core: what
+    ``lambda_memory_mb`` 1,769 (the template's ``ProcessMemorySize``) gives a function.
+    ``headroom`` is the share of a shard's write limit planned to be used."""
     errors: list[str] = []
     warnings: list[str] = []
     if events_per_second <= 0:
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelization-factor", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--retention-hours", type=int, default=24)
-    parser.add_argument("--consumer-ms-per-record", type=float, default=5.7)
+    parser.add_argument("--consumer-ms-per-record", type=float, default=2.0)
     parser.add_argument("--headroom", type=float, default=0.8)
     parser.add_argument("--account-concurrency", type=int, default=DEFAULT_ACCOUNT_CONCURRENCY)
     args = parser.parse_args(argv)

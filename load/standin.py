@@ -47,13 +47,17 @@ class StandIn:
                     k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
                 }
                 length = int(headers.get("content-length", "0"))
-                if length:
-                    await reader.readexactly(length)
+                request = await reader.readexactly(length) if length else b""
                 if lines[0].startswith("GET /__stats"):
                     status, body = "200 OK", json.dumps(dict(self.calls)).encode()
                 else:
                     operation = headers.get("x-amz-target", "").rpartition(".")[2]
                     answer = _ANSWERS.get(operation)
+                    if operation == "BatchExecuteStatement":
+                        # One success per statement; the statements are counted as writes too.
+                        statements = json.loads(request or b"{}").get("Statements", [])
+                        self.calls["Statements"] += len(statements)
+                        answer = json.dumps({"Responses": [{} for _ in statements]}).encode()
                     if answer is None:
                         status = "400 Bad Request"
                         body = json.dumps(

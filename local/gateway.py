@@ -30,6 +30,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from local import partiql
 from local.faults import Fault, FaultError, FaultSet
 from local.httpd import HOP_BY_HOP, LoopbackHandler
 from local.limits import Shard, ShardMap, ShardWriteLimiter, hash_key
@@ -136,6 +137,7 @@ class Gateway:
         self._local = _Backends()
         self._shard_maps: dict[str, tuple[float, ShardMap]] = {}
         self._shard_lock = threading.Lock()
+        self._hash_keys: dict[str, str] = {}
 
     # --- forwarding ------------------------------------------------------------------
 
@@ -164,6 +166,38 @@ class Gateway:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def batch_execute_statement(
+        self, call: Call, path: str, headers: Mapping[str, str]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """DynamoDB PartiQL batches, statement by statement on moto (see :mod:`local.partiql`)."""
+
+        def single(operation: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            sent = {k: v for k, v in headers.items() if k.lower() != "x-amz-target"}
+            sent["X-Amz-Target"] = f"DynamoDB_20120810.{operation}"
+            status, _, data = self.forward(self.default, "POST", path, sent, json.dumps(params).encode())
+            answer = json.loads(data or b"{}")
+            return status, answer if isinstance(answer, dict) else {}
+
+        def key_of(table: str) -> str:
+            found = self._hash_keys.get(table)
+            if found is None:
+                status, answer = single("DescribeTable", {"TableName": table})
+                if status >= 300:
+                    raise partiql.UnsupportedStatement(f"table {table!r}: {answer.get('message', status)}")
+                found = next(k["AttributeName"] for k in answer["Table"]["KeySchema"] if k["KeyType"] == "HASH")
+                self._hash_keys[table] = found
+            return found
+
+        def fault_for(operation: str, params: dict[str, Any]) -> tuple[str | None, float]:
+            fault = self.faults.pick("dynamodb", operation, params)
+            if fault is None:
+                return None, 0.0
+            return fault.error, fault.latency_ms / 1000.0
+
+        status, answer = partiql.batch_execute_statement(call.params, single, key_of, fault_for)
+        extra = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        return status, extra, partiql.encode(answer)
 
     def backend_for(self, service: str) -> Backend:
         return self.kinesis if service == "kinesis" else self.default
@@ -346,6 +380,8 @@ class _Handler(LoopbackHandler):
         backend = gateway.backend_for(call.service)
         if call.service == "kinesis" and call.operation == "PutRecords":
             status, response_headers, data = gateway.put_records(call, fault, self.path, headers, body)
+        elif call.service == "dynamodb" and call.operation == "BatchExecuteStatement":
+            status, response_headers, data = gateway.batch_execute_statement(call, self.path, headers)
         elif call.service == "kinesis" and call.operation == "PutRecord" and gateway.limiter.enabled:
             status, response_headers, data = self._put_record(call, headers, body)
         else:

@@ -52,14 +52,15 @@ def batch(ids: range) -> dict[str, Any]:
 
 
 def throttle_sink_once(local_aws: LocalEndpoint, table: str) -> str:
-    # three calls: the DynamoDB client's own attempts (DYNAMODB_MAX_ATTEMPTS) for one record
+    # Four calls for one record: its coalesced batch statement, then the three attempts
+    # (DYNAMODB_MAX_ATTEMPTS) of the single call it falls back to.
     return local_aws.add_fault(
         service="dynamodb",
         operation="PutItem",
         error="ProvisionedThroughputExceededException",
         status=400,
         match={"TableName": table},
-        count=3,
+        count=4,
     )
 
 
@@ -102,3 +103,22 @@ def test_overlapping_batches_after_a_partial_checkpoint_write_each_event_once(
     after = stored(consumer)
     assert sorted(after) == sorted(events)
     assert all(after[k] == v for k, v in before.items())
+
+
+def test_with_key_concurrency_the_writes_of_a_batch_share_calls_and_every_event_is_stored_once(
+    consumer: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSUMER_KEY_CONCURRENCY", "8")
+    process_app.service.cache_clear()
+    assert invoke(batch(range(40))) == {"batchItemFailures": []}
+    writers = process_app.service().writers
+    assert writers is not None
+    # 40 records x 3 writes, in rounds of up to 8: far fewer calls than writes, none repeated alone
+    assert writers.stats["statements"] == 120
+    assert writers.stats["batches"] <= 40
+    assert writers.stats["fallback"] == 0
+    assert sorted(stored(consumer)) == sorted(f"r{i}" for i in range(40))
+    assert {i["status"]["S"] for i in idempotency_items(consumer)} == {"COMPLETED"}
+    # the same batch again: every write now meets an existing item and ends as the single call would
+    assert invoke(batch(range(40))) == {"batchItemFailures": []}
+    assert len(stored(consumer)) == 40

@@ -137,7 +137,9 @@ class ConsumerConfig(_SqsTimeouts):
     # events table's conditional write still keeps the first copy).
     idempotency_ttl_seconds: int = Field(8 * 24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
     # Partition keys handled concurrently inside one invocation (docs/consumer.md).
-    key_concurrency: int = Field(8, alias="CONSUMER_KEY_CONCURRENCY", ge=1, le=64)
+    key_concurrency: int = Field(32, alias="CONSUMER_KEY_CONCURRENCY", ge=1, le=64)
+    # Writes of concurrent key threads share PartiQL batch calls (weir.coalesce, docs/consumer.md).
+    write_coalescing: bool = Field(True, alias="CONSUMER_WRITE_COALESCING")
     dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
     dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
     dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import threading
 from collections import Counter, OrderedDict
@@ -40,10 +41,11 @@ from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
 from weir import aws
+from weir.coalesce import CoalescingDynamoDB
 from weir.config import ConsumerConfig
 from weir.models import Event
 from weir.observability import logger, metrics
-from weir.sinks import EventSink
+from weir.sinks import DynamoDBEventSink, EventSink
 
 QUARANTINE_KIND = "weir.quarantine"
 QUARANTINE_VERSION = 1
@@ -191,9 +193,11 @@ class KeyOrderedBatchProcessor(BatchProcessor):
     delivers the rest again; idempotency makes the repeats harmless.
     """
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, max_workers: int, writers: CoalescingDynamoDB | None = None) -> None:
         super().__init__(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=True)
         self.max_workers = max(1, max_workers)
+        # Told how many key threads write at once, so a round of writes goes out when all are in.
+        self.writers = writers
 
     def process(self) -> list[tuple[Any, ...]]:
         groups: OrderedDict[str, list[int]] = OrderedDict()
@@ -201,7 +205,7 @@ class KeyOrderedBatchProcessor(BatchProcessor):
             groups.setdefault(str(record["kinesis"]["partitionKey"]), []).append(index)
         results: list[tuple[Any, ...]] = [()] * len(self.records)
 
-        def run(indexes: list[int]) -> None:
+        def run_key(indexes: list[int]) -> None:
             for position, index in enumerate(indexes):
                 results[index] = self._process_record(self.records[index])
                 if results[index][0] == "fail":
@@ -209,12 +213,30 @@ class KeyOrderedBatchProcessor(BatchProcessor):
                         results[later] = self._skip(self.records[later])
                     return
 
-        if self.max_workers == 1 or len(groups) == 1:
-            for indexes in groups.values():
-                run(indexes)
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(groups))) as pool:
-                list(pool.map(run, groups.values()))
+        queue = list(groups.values())
+        threads = 1 if self.max_workers == 1 else min(self.max_workers, len(queue))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            # Each thread takes the next key until none are left, then stops writing.
+            try:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        indexes = queue.pop(0)
+                    run_key(indexes)
+            finally:
+                if self.writers is not None:
+                    self.writers.leave()
+
+        with self.writers.parties(threads) if self.writers is not None else contextlib.nullcontext():
+            if threads == 1:
+                worker()
+            else:
+                with ThreadPoolExecutor(max_workers=threads) as pool:
+                    for future in [pool.submit(worker) for _ in range(threads)]:
+                        future.result()
         # Report failures in stream order, whatever order the threads finished in.
         self.fail_messages.sort(key=_sequence_number)
         return results
@@ -232,19 +254,35 @@ def _sequence_number(record: Any) -> int:
 class ConsumerService:
     """Everything one consumer invocation needs, built once at cold start."""
 
-    def __init__(self, config: ConsumerConfig, processor: EventProcessor, idempotency: IdempotencyConfig) -> None:
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        processor: EventProcessor,
+        idempotency: IdempotencyConfig,
+        writers: CoalescingDynamoDB | None = None,
+    ) -> None:
         self.config = config
         self.processor = processor
         self.idempotency = idempotency
-        self.batch = KeyOrderedBatchProcessor(config.key_concurrency)
+        self.writers = writers
+        self.batch = KeyOrderedBatchProcessor(config.key_concurrency, writers)
 
     @classmethod
     def from_config(cls, config: ConsumerConfig) -> ConsumerService:
         from weir import domain
 
-        dynamodb = aws.client("dynamodb", config.dynamodb_client_settings())
+        client = aws.client("dynamodb", config.dynamodb_client_settings())
+        writers = (
+            CoalescingDynamoDB(
+                client,
+                {config.events_table_name: DynamoDBEventSink.KEY, config.idempotency_table_name: "id"},
+            )
+            if config.write_coalescing
+            else None
+        )
+        dynamodb: Any = writers or client
         sqs = aws.client("sqs", config.sqs_client_settings())
-        sink = domain.make_sink(config)
+        sink = domain.make_sink(config, dynamodb)
         persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table_name, boto3_client=dynamodb)
         idempotency = IdempotencyConfig(
             event_key_jmespath="event_id",
@@ -258,7 +296,8 @@ class ConsumerService:
         store = idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)(
             store_event
         )
-        return cls(config, EventProcessor(sink, SqsQuarantine(sqs, config.quarantine_queue_url), store), idempotency)
+        processor = EventProcessor(sink, SqsQuarantine(sqs, config.quarantine_queue_url), store)
+        return cls(config, processor, idempotency, writers)
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         from aws_lambda_powertools.utilities.batch import process_partial_response

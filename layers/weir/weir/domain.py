@@ -7,7 +7,8 @@ consumer's batching, idempotency and quarantine, the failure destination and the
 * :class:`Payload` is validated by the ingest API (a 400 names each field that is wrong, and
   nothing of that request is written) and again by the consumer (a record whose payload does
   not fit is quarantined with the reason).
-* :func:`make_sink` is called once per consumer execution environment; the sink's ``store`` is
+* :func:`make_sink` is called once per consumer execution environment with the consumer's
+  DynamoDB client; the sink's ``store`` is
   called once per valid event (see :mod:`weir.sinks` for what it must guarantee).
 
 docs/fork-guide.md replaces both with an example; tests/unit/test_fork_guide.py runs that example.
@@ -15,9 +16,10 @@ docs/fork-guide.md replaces both with an example; tests/unit/test_fork_guide.py 
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
-from weir import aws
 from weir.config import ConsumerConfig
 from weir.sinks import DynamoDBEventSink, EventSink
 
@@ -28,6 +30,10 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-def make_sink(config: ConsumerConfig) -> EventSink:
-    """Weir's own sink: one item per event in the events table, the first copy kept."""
-    return DynamoDBEventSink(aws.client("dynamodb", config.dynamodb_client_settings()), config.events_table_name)
+def make_sink(config: ConsumerConfig, dynamodb: Any) -> EventSink:
+    """Weir's own sink: one item per event in the events table, the first copy kept.
+
+    ``dynamodb`` is the consumer's DynamoDB client: explicit timeouts and retries, and the
+    conditional puts of concurrent key threads coalesced into batch calls (weir.coalesce).
+    """
+    return DynamoDBEventSink(dynamodb, config.events_table_name)

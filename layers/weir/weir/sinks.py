@@ -25,6 +25,8 @@ class EventSink(Protocol):
 class DynamoDBEventSink:
     """Writes one item per event, keyed on ``event_id``; a second write of the same id is a no-op."""
 
+    KEY = "event_id"
+
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
