@@ -83,6 +83,7 @@ class CoalescingDynamoDB:
         self._lock = threading.Lock()
         self._pending: list[_Write] = []
         self._parties = 1
+        self._stats_lock = threading.Lock()
         self.stats: Counter[str] = Counter()
 
     def __getattr__(self, name: str) -> Any:
@@ -193,7 +194,7 @@ class CoalescingDynamoDB:
                 self._pending.append(write)
                 batch = self._take_if_full()
         if clash:
-            self.stats["direct"] += 1
+            self._count("direct")
             return self._single(write)
         if batch:
             self._send(batch)
@@ -204,7 +205,7 @@ class CoalescingDynamoDB:
                 self._send(batch)
             write.done.wait()
         if write.fallback:
-            self.stats["fallback"] += 1
+            self._count("fallback")
             return self._single(write)
         return {}
 
@@ -220,8 +221,8 @@ class CoalescingDynamoDB:
         return batch or None
 
     def _send(self, batch: list[_Write]) -> None:
-        self.stats["batches"] += 1
-        self.stats["statements"] += len(batch)
+        self._count("batches")
+        self._count("statements", len(batch))
         try:
             answer = self._client.batch_execute_statement(Statements=[w.statement for w in batch])
             responses = answer.get("Responses", [])
@@ -230,12 +231,16 @@ class CoalescingDynamoDB:
             for write, response in zip(batch, responses, strict=True):
                 write.fallback = "Error" in response
         except Exception:  # noqa: BLE001 - the batch is only ever a shortcut: each write makes its own call
-            self.stats["batch_failed"] += 1
+            self._count("batch_failed")
             for write in batch:
                 write.fallback = True
         finally:
             for write in batch:
                 write.done.set()
+
+    def _count(self, name: str, by: int = 1) -> None:
+        with self._stats_lock:  # threads update these at once; Counter's += is not atomic
+            self.stats[name] += by
 
     def _single(self, write: _Write) -> dict[str, Any]:
         result: dict[str, Any] = getattr(self._client, write.operation)(**write.kwargs)
