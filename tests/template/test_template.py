@@ -109,7 +109,7 @@ def test_roles_grant_no_wildcard_actions_and_no_account_wide_resources() -> None
         assert "ManagedPolicyArns" not in role["Properties"], name
         for policy in role["Properties"]["Policies"]:
             for statement in _statements(policy["PolicyDocument"]["Statement"]):
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                actions = _actions(statement)
                 assert all("*" not in a for a in actions), (name, actions)
                 if statement["Resource"] == "*":
                     assert set(actions) <= UNSCOPABLE_ACTIONS, (name, statement)
@@ -272,6 +272,13 @@ def test_tables_are_encrypted_and_idempotency_has_ttl_on_expiration() -> None:
         assert resources_[name]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
     idempotency = resources_["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    # the code's names for the same keys (the coalesced writes and Powertools are told them)
+    from weir.consumer import IDEMPOTENCY_KEY
+    from weir.sinks import DynamoDBEventSink
+
+    assert idempotency["KeySchema"][0]["AttributeName"] == IDEMPOTENCY_KEY
+    events_key = resources_["EventsTable"]["Properties"]["KeySchema"]
+    assert events_key == [{"AttributeName": DynamoDBEventSink.KEY, "KeyType": "HASH"}]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 

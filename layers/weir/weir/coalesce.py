@@ -57,16 +57,13 @@ class _Write:
         self.fallback = False
 
 
-def _quote_table(name: str) -> str | None:
+def _quote_identifier(name: str) -> str | None:
+    """A table or attribute name as a PartiQL identifier; None for one that cannot be quoted."""
     return None if '"' in name else f'"{name}"'
 
 
 def _quote_key(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
-
-
-def _quote_path(name: str) -> str | None:
-    return None if '"' in name else f'"{name}"'
 
 
 class CoalescingDynamoDB:
@@ -125,12 +122,20 @@ class CoalescingDynamoDB:
         write = self._as_update(kwargs)
         return self._submit(write) if write else self._client.update_item(**kwargs)
 
-    def _as_insert(self, kwargs: dict[str, Any]) -> _Write | None:
+    def _target(self, kwargs: dict[str, Any], allowed: set[str]) -> tuple[str, str, str] | None:
+        """(table, its partition key, the table quoted) for a call the fast path may take."""
         table = kwargs.get("TableName", "")
         key = self._hash_keys.get(table)
-        quoted_table = _quote_table(table)
-        if key is None or quoted_table is None or set(kwargs) - _PUT_KEYS:
+        quoted_table = _quote_identifier(table)
+        if key is None or quoted_table is None or set(kwargs) - allowed:
             return None
+        return table, key, quoted_table
+
+    def _as_insert(self, kwargs: dict[str, Any]) -> _Write | None:
+        target = self._target(kwargs, _PUT_KEYS)
+        if target is None:
+            return None
+        table, key, quoted_table = target
         found = _NOT_EXISTS.match(kwargs.get("ConditionExpression", ""))
         if found is None:
             return None
@@ -149,11 +154,10 @@ class CoalescingDynamoDB:
         return _Write("put_item", kwargs, statement, (table, repr(item[key])))
 
     def _as_update(self, kwargs: dict[str, Any]) -> _Write | None:
-        table = kwargs.get("TableName", "")
-        key = self._hash_keys.get(table)
-        quoted_table = _quote_table(table)
-        if key is None or quoted_table is None or set(kwargs) - _UPDATE_KEYS:
+        target = self._target(kwargs, _UPDATE_KEYS)
+        if target is None:
             return None
+        table, key, quoted_table = target
         expression = kwargs.get("UpdateExpression", "").strip()
         if expression[:4].upper() != "SET ":
             return None
@@ -164,14 +168,14 @@ class CoalescingDynamoDB:
             found = _SET_CLAUSE.match(clause)
             if found is None or found.group("value") not in values:
                 return None
-            path = _quote_path(names.get(found.group("name"), found.group("name")))
+            path = _quote_identifier(names.get(found.group("name"), found.group("name")))
             if path is None:
                 return None
             sets.append(f" SET {path} = ?")
             parameters.append(values[found.group("value")])
         where = []
         for name, value in kwargs["Key"].items():
-            path = _quote_path(name)
+            path = _quote_identifier(name)
             if path is None:
                 return None
             where.append(f"{path} = ?")

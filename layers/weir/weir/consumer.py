@@ -48,6 +48,8 @@ from weir.observability import logger, metrics
 from weir.sinks import DynamoDBEventSink, EventSink
 
 QUARANTINE_KIND = "weir.quarantine"
+# The idempotency table's partition key (template.yaml, IdempotencyTable), Powertools' default.
+IDEMPOTENCY_KEY = "id"
 QUARANTINE_VERSION = 1
 
 
@@ -213,8 +215,8 @@ class KeyOrderedBatchProcessor(BatchProcessor):
                         results[later] = self._skip(self.records[later])
                     return
 
-        queue = list(groups.values())
-        threads = 1 if self.max_workers == 1 else min(self.max_workers, len(queue))
+        keys = iter(groups.values())
+        threads = 1 if self.max_workers == 1 else min(self.max_workers, len(groups))
         lock = threading.Lock()
 
         def worker() -> None:
@@ -222,9 +224,9 @@ class KeyOrderedBatchProcessor(BatchProcessor):
             try:
                 while True:
                     with lock:
-                        if not queue:
-                            return
-                        indexes = queue.pop(0)
+                        indexes = next(keys, None)
+                    if indexes is None:
+                        return
                     run_key(indexes)
             finally:
                 if self.writers is not None:
@@ -275,7 +277,7 @@ class ConsumerService:
         writers = (
             CoalescingDynamoDB(
                 client,
-                {config.events_table_name: DynamoDBEventSink.KEY, config.idempotency_table_name: "id"},
+                {config.events_table_name: DynamoDBEventSink.KEY, config.idempotency_table_name: IDEMPOTENCY_KEY},
             )
             if config.write_coalescing
             else None
@@ -283,7 +285,9 @@ class ConsumerService:
         dynamodb: Any = writers or client
         sqs = aws.client("sqs", config.sqs_client_settings())
         sink = domain.make_sink(config, dynamodb)
-        persistence = DynamoDBPersistenceLayer(table_name=config.idempotency_table_name, boto3_client=dynamodb)
+        persistence = DynamoDBPersistenceLayer(
+            table_name=config.idempotency_table_name, key_attr=IDEMPOTENCY_KEY, boto3_client=dynamodb
+        )
         idempotency = IdempotencyConfig(
             event_key_jmespath="event_id",
             raise_on_no_idempotency_key=True,
