@@ -47,3 +47,14 @@ def process_environment(
 ) -> dict[str, str]:
     refs = {"EventsTable": events_table, "IdempotencyTable": idempotency_table, "QuarantineQueue": quarantine_url}
     return environment("ProcessFunction", refs, **overrides)
+
+
+def create_consumer_resources(
+    dynamodb: Any, sqs: Any, events_table: str, idempotency_table: str, quarantine_queue: str, **overrides: str
+) -> dict[str, str]:
+    """The process function's tables (key schemas from template.yaml) and quarantine queue;
+    returns the environment template.yaml would give the function for them."""
+    create_table(dynamodb, "EventsTable", events_table)
+    create_table(dynamodb, "IdempotencyTable", idempotency_table)
+    quarantine_url = str(sqs.create_queue(QueueName=quarantine_queue)["QueueUrl"])
+    return process_environment(events_table, idempotency_table, quarantine_url, **overrides)

@@ -21,7 +21,7 @@ def main() -> int:
     import weir.domain
     from tests.factories import envelope, kinesis_event
     from tests.fakes import FakeLambdaContext
-    from tests.stack import create_table, process_environment
+    from tests.stack import create_consumer_resources
     from weir.ingest import RequestRejected, parse_events
 
     order = {"order_id": "o-1", "amount_cents": 1250, "currency": "EUR"}
@@ -39,10 +39,9 @@ def main() -> int:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         sqs = boto3.client("sqs")
-        create_table(dynamodb, "EventsTable", "fork-events")
-        create_table(dynamodb, "IdempotencyTable", "fork-idempotency")
-        quarantine = sqs.create_queue(QueueName="fork-quarantine")["QueueUrl"]
-        os.environ.update(process_environment("fork-events", "fork-idempotency", quarantine))
+        environment = create_consumer_resources(dynamodb, sqs, "fork-events", "fork-idempotency", "fork-quarantine")
+        os.environ.update(environment)
+        quarantine = environment["QUARANTINE_QUEUE_URL"]
 
         import functions.process.app as process_app
 

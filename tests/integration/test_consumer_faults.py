@@ -12,7 +12,7 @@ import functions.process.app as process_app
 from tests.endpoint import LocalEndpoint
 from tests.factories import envelope_bytes, kinesis_event
 from tests.fakes import FakeLambdaContext
-from tests.stack import create_table, process_environment
+from tests.stack import create_consumer_resources
 
 pytestmark = pytest.mark.integration
 
@@ -22,11 +22,11 @@ def consumer(local_aws: LocalEndpoint, monkeypatch: pytest.MonkeyPatch) -> Itera
     dynamodb = boto3.client("dynamodb", endpoint_url=local_aws.url)
     sqs = boto3.client("sqs", endpoint_url=local_aws.url)
     events, idempotency = local_aws.unique("events"), local_aws.unique("idempotency")
-    create_table(dynamodb, "EventsTable", events)
-    create_table(dynamodb, "IdempotencyTable", idempotency)
-    quarantine = sqs.create_queue(QueueName=local_aws.unique("quarantine"))["QueueUrl"]
     # one key at a time, so which record meets the fault is certain
-    for name, value in process_environment(events, idempotency, quarantine, ConsumerKeyConcurrency="1").items():
+    environment = create_consumer_resources(
+        dynamodb, sqs, events, idempotency, local_aws.unique("quarantine"), ConsumerKeyConcurrency="1"
+    )
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
     process_app.service.cache_clear()
     yield {"dynamodb": dynamodb, "events": events, "idempotency": idempotency}

@@ -16,7 +16,7 @@ from moto import mock_aws
 import functions.process.app as process_app
 from tests.factories import envelope, envelope_bytes, kinesis_event, load_event
 from tests.fakes import FakeLambdaContext
-from tests.stack import create_table, process_environment
+from tests.stack import create_consumer_resources
 
 EVENTS = "weir-test-events"
 IDEMPOTENCY = "weir-test-idempotency"
@@ -27,13 +27,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         sqs = boto3.client("sqs")
-        create_table(dynamodb, "EventsTable", EVENTS)
-        create_table(dynamodb, "IdempotencyTable", IDEMPOTENCY)
-        quarantine = sqs.create_queue(QueueName="weir-test-quarantine")["QueueUrl"]
-        for name, value in process_environment(EVENTS, IDEMPOTENCY, quarantine).items():
+        environment = create_consumer_resources(dynamodb, sqs, EVENTS, IDEMPOTENCY, "weir-test-quarantine")
+        for name, value in environment.items():
             monkeypatch.setenv(name, value)
         process_app.service.cache_clear()
-        yield {"dynamodb": dynamodb, "sqs": sqs, "quarantine": quarantine}
+        yield {"dynamodb": dynamodb, "sqs": sqs, "quarantine": environment["QUARANTINE_QUEUE_URL"]}
         process_app.service.cache_clear()
 
 
