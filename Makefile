@@ -127,6 +127,7 @@ bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench
 	$(BIN)/python -m load.bench_throughput --json build/bench/b2.json
 	$(BIN)/python -m load.bench_consumer --latency-ms 5 --json build/bench/b3.json
 	$(BIN)/python -m load.bench_e2e --json build/bench/b4.json
+	$(BIN)/python -m load.bench_calls --json build/bench/b5.json
 
 .PHONY: deploy
 deploy: build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod)

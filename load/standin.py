@@ -4,7 +4,7 @@ The consumer benchmark (B3) wants the consumer's own cost per record: botocore b
 sending and parsing each call, Powertools idempotency, parsing the envelope. moto answers
 correctly but spends milliseconds of CPU per call, on the same two cores, so it hides the figure
 being measured. This server answers the calls the consumer makes (``PutItem``,
-``UpdateItem``, ``GetItem``, and the batch writes a coalescing design would use) with a success
+``UpdateItem``, ``GetItem``, ``BatchExecuteStatement``, and the other batch writes B5 compares) with a success
 after ``--latency-ms``, from one asyncio loop in its own process, and counts them.
 
 It checks nothing: no condition expression ever fails. It is a yardstick, not an emulator; the
