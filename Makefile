@@ -53,7 +53,7 @@ lock: $(BIN)/python ## Re-resolve requirements/*.in into the pinned requirements
 lint: setup ## ruff (lint and format check) and mypy (strict on layers/weir)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/weir functions local load tests
+	$(BIN)/mypy layers/weir functions local load tools tests
 
 .PHONY: fmt
 fmt: setup ## Format the code with ruff
@@ -129,8 +129,12 @@ bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench
 	$(BIN)/python -m load.bench_e2e --json build/bench/b4.json
 	$(BIN)/python -m load.bench_calls --json build/bench/b5.json
 
+.PHONY: preflight
+preflight: setup ## What CloudFormation would refuse, or what would deploy and then fail quietly (SAMCONFIG_ENV=, or PARAMS=)
+	$(CHECK_ENV) $(BIN)/python -m tools.preflight $(if $(PARAMS),--params "$(PARAMS)",--config-env $(SAMCONFIG_ENV))
+
 .PHONY: deploy
-deploy: build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod)
+deploy: preflight build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod), after preflight
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)
 
 .PHONY: clean

@@ -23,6 +23,7 @@ from botocore.config import Config
 
 from local.resolve import ResolveError, Scope, resolve
 from local.template import LOCAL_REGION, ROOT, load_template, parameter_values, translate
+from tools.deploy_checks import parameter_problems, rule_failures
 
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must match what moto answers
 LOCAL_API_URL = "http://127.0.0.1:3000"
@@ -108,6 +109,10 @@ class Deployer:
         self._source = source
         translated = translate(source, overrides)
         parameters = parameter_values(source, overrides)
+        # What CloudFormation refuses, the local deploy refuses too, with the same reasons.
+        refused = [*parameter_problems(source, parameters), *rule_failures(source, parameters)]
+        if refused:
+            raise DeployError("; ".join(refused))
         parameters.update(
             {
                 "AWS::Region": LOCAL_REGION,

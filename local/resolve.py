@@ -1,7 +1,8 @@
 """Resolve CloudFormation intrinsic functions in a translated template, for the local runtime.
 
 Supports what Weir's template uses: Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::Split,
-Fn::If with Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition), and AWS::NoValue.
+Fn::If with Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition), Fn::Contains (Rules),
+and AWS::NoValue.
 A reference to something it does not know is an error naming it, never a silent empty string.
 """
 
@@ -140,6 +141,12 @@ def _or(arg: Any, scope: Scope) -> bool:
     return any(_resolve(a, scope) for a in arg)
 
 
+def _contains(arg: Any, scope: Scope) -> bool:
+    """Fn::Contains (template Rules): is the value one of the list's strings?"""
+    items, value = (_resolve(a, scope) for a in arg)
+    return str(value) in {str(item) for item in items}
+
+
 def _condition(arg: Any, scope: Scope) -> bool:
     return scope.condition(str(arg))
 
@@ -156,5 +163,6 @@ _FUNCTIONS = {
     "Fn::Not": _not,
     "Fn::And": _and,
     "Fn::Or": _or,
+    "Fn::Contains": _contains,
     "Condition": _condition,
 }

@@ -115,6 +115,11 @@ def translate(template: Mapping[str, Any], overrides: Mapping[str, str] | None =
     from samtranslator.translator.translator import Translator
 
     values = parameter_values(template, overrides)
+    # The translator's usage metrics are never published here; without this, every translation
+    # of a template with Rules ends with a warning about them.
+    import logging
+
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
     # As sam-cli does: only region and partition; the rest stays for CloudFormation to resolve.
     values.update({"AWS::Region": LOCAL_REGION, "AWS::Partition": "aws"})
     import boto3

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from local.python313 import find_bin_dir
+from tests.unit.test_layer_requirements import pins
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,4 +50,9 @@ def test_sam_build_packages_every_function_and_the_layer(tmp_path: Path) -> None
     cores = list((layer / "python").glob("pydantic_core/_pydantic_core*.so"))
     assert cores
     assert all("aarch64" in p.name for p in cores), [p.name for p in cores]
+    # the SDK in the layer is the pinned pair, not whatever aws-xray-sdk pulled in
+    pinned = pins(ROOT / "layers" / "weir" / "requirements.txt")
+    for package in ("boto3", "botocore", "s3transfer"):
+        [dist] = (layer / "python").glob(f"{package}-*.dist-info")
+        assert dist.name == f"{package}-{pinned[package]}.dist-info"
     shutil.rmtree(build_dir)

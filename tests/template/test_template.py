@@ -229,13 +229,14 @@ def test_each_mapping_parameter_cannot_leave_the_aws_range(setting: str, bounds:
 
 def test_consumer_timeout_and_concurrency_fit_the_mapping() -> None:
     values = parameter_values(load_template())
-    # reserved concurrency covers every concurrent batch the mapping can run by default
-    assert int(values["ProcessReservedConcurrency"]) >= int(values["ShardCount"]) * int(values["ParallelizationFactor"])
+    # (a reservation, when one is set, covers the mapping: tests/template/test_deploy_checks.py)
     # record age covers more than one full round of retries of a batch that times out every time
     retries = int(values["MaximumRetryAttempts"]) + 1
     assert int(values["MaximumRecordAgeInSeconds"]) >= retries * int(values["ProcessTimeoutSeconds"])
     process = translated()["Resources"]["ProcessFunction"]["Properties"]
-    assert process["ReservedConcurrentExecutions"] == {"Ref": "ProcessReservedConcurrency"}
+    assert process["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasProcessReservedConcurrency", {"Ref": "ProcessReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
     # One full vCPU: the consumer is CPU-bound, and below 1,769 MB Lambda gives a fraction of one.
     assert process["MemorySize"] == {"Ref": "ProcessMemorySize"}
     assert int(load_template()["Parameters"]["ProcessMemorySize"]["Default"]) == 1769
