@@ -35,12 +35,18 @@ $(VENV)/.installed: requirements/dev.lock $(BIN)/python
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.lock
 	touch $@
 
+# The layer's `weir` package on the virtual environment's path, as Lambda mounts the layer at
+# /opt/python: the local runtime and the load tools import it like the functions do.
+$(VENV)/.layer-path: $(VENV)/.installed
+	$(BIN)/python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "weir-layer.pth").write_text(str(pathlib.Path("layers/weir").resolve()) + "\n")'
+	touch $@
+
 $(NODE_MODULES): local/package.json local/package-lock.json
 	npm ci --prefix local --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: setup
-setup: $(VENV)/.installed $(NODE_MODULES) ## Create .venv with the pinned packages and install kinesalite
+setup: $(VENV)/.installed $(VENV)/.layer-path $(NODE_MODULES) ## Create .venv with the pinned packages and install kinesalite
 	@echo "ready: $(BIN)/python, local/node_modules"
 
 .PHONY: lock

@@ -32,21 +32,24 @@ def stream_records(kinesis: Any, stream: str) -> Iterator[dict[str, Any]]:
             iterator = page.get("NextShardIterator")
 
 
+class QueueNotDrained(RuntimeError):
+    """The queue never confirmed it was empty: a count from it would be short."""
+
+
 def peek_queue(sqs: Any, queue_url: str) -> list[str]:
     """Every message body in the queue, leaving the queue as it was.
 
     Each message is hidden while it is counted, so none is seen twice or missed; then all are
-    made visible again."""
+    made visible again. Long polls, and empty only when the queue agrees (weir.sqs_drain): one
+    empty short poll says nothing on real SQS."""
+    from weir.sqs_drain import QueueDrain
+
     bodies: list[str] = []
     handles: list[str] = []
-    while True:
-        page = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
-        messages = page.get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            bodies.append(message["Body"])
-            handles.append(message["ReceiptHandle"])
+    drain = QueueDrain(sqs, queue_url, visibility_seconds=60)
+    for message in drain.messages():
+        bodies.append(message["Body"])
+        handles.append(message["ReceiptHandle"])
     for start in range(0, len(handles), 10):
         sqs.change_message_visibility_batch(
             QueueUrl=queue_url,
@@ -55,6 +58,8 @@ def peek_queue(sqs: Any, queue_url: str) -> list[str]:
                 for i, handle in enumerate(handles[start : start + 10])
             ],
         )
+    if not drain.drained:
+        raise QueueNotDrained(f"{queue_url}: it still reports {drain.visible_left} visible messages no poll delivered")
     return bodies
 
 

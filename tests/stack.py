@@ -42,18 +42,32 @@ def create_table(dynamodb: Any, logical_id: str, name: str) -> None:
     )
 
 
+LARGE_MESSAGE_BUCKET = "weir-test-large-messages"
+
+
 def process_environment(
     events_table: str, idempotency_table: str, quarantine_url: str, **overrides: str
 ) -> dict[str, str]:
-    refs = {"EventsTable": events_table, "IdempotencyTable": idempotency_table, "QuarantineQueue": quarantine_url}
+    refs = {
+        "EventsTable": events_table,
+        "IdempotencyTable": idempotency_table,
+        "QuarantineQueue": quarantine_url,
+        "LargeMessageBucket": LARGE_MESSAGE_BUCKET,
+    }
     return environment("ProcessFunction", refs, **overrides)
 
 
 def create_consumer_resources(
     dynamodb: Any, sqs: Any, events_table: str, idempotency_table: str, quarantine_queue: str, **overrides: str
 ) -> dict[str, str]:
-    """The process function's tables (key schemas from template.yaml) and quarantine queue;
-    returns the environment template.yaml would give the function for them."""
+    """The process function's tables (key schemas from template.yaml), quarantine queue and bucket for
+    large messages; returns the environment template.yaml would give the function for them."""
+    import boto3
+
+    # the same place as the SQS client: a local endpoint, or AWS's (in-process moto)
+    local = "amazonaws.com" not in sqs.meta.endpoint_url
+    s3 = boto3.client("s3", endpoint_url=sqs.meta.endpoint_url if local else None, region_name=LOCAL_REGION)
+    s3.create_bucket(Bucket=LARGE_MESSAGE_BUCKET)
     create_table(dynamodb, "EventsTable", events_table)
     create_table(dynamodb, "IdempotencyTable", idempotency_table)
     quarantine_url = str(sqs.create_queue(QueueName=quarantine_queue)["QueueUrl"])

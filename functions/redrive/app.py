@@ -11,9 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from weir.config import RedriveConfig
-from weir.deadline import Deadline
 from weir.observability import logger, metrics, tracer
-from weir.redrive import RedriveService, build_service, parse_request, record_redrive_metrics
+from weir.redrive.service import RedriveService, record_redrive_metrics
 
 
 @cache
@@ -23,7 +22,7 @@ def config() -> RedriveConfig:
 
 @cache
 def service() -> RedriveService:
-    return build_service(config())
+    return RedriveService.from_config(config())
 
 
 @logger.inject_lambda_context
@@ -31,14 +30,11 @@ def service() -> RedriveService:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        request = parse_request(event)
-        redrive = service()
-        deadline = Deadline.for_invocation(context, 900.0, config().safety_margin_seconds)
-        report = redrive.run(request, deadline)
+        report = service().handle(event, context)
     except Exception:
         # A run that did not finish is itself a signal; nothing it had not moved is lost.
         metrics.add_metric(name="RedriveRunsFailed", unit=MetricUnit.Count, value=1)
         raise
     record_redrive_metrics(report)
-    logger.info("redrive finished", extra=report.to_json())
-    return report.to_json()
+    logger.info("redrive finished", extra=report)
+    return report

@@ -325,9 +325,9 @@ def test_deliveries_to_the_s3_failure_destination_raise_an_alarm() -> None:
     (metrics_filter,) = bucket["MetricsConfigurations"]
     # Lambda writes aws/lambda/<mapping>/<shard>/...; the redrive moves objects out from under it.
     assert metrics_filter["Prefix"] == "aws/lambda/"
-    from weir.redrive import S3FailureSource
+    from weir.redrive.bucket_source import BucketSource
 
-    assert metrics_filter["Prefix"] == S3FailureSource.PREFIX
+    assert metrics_filter["Prefix"] == BucketSource.PREFIX
     alarm = template["Resources"]["FailureObjectsArrivedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/S3", "PutRequests", "Sum")
     assert {"Name": "FilterId", "Value": metrics_filter["Id"]} in alarm["Dimensions"]

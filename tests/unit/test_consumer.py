@@ -210,3 +210,25 @@ def test_a_failed_record_is_logged_with_its_event_id_as_correlation_id(
     assert failed["correlation_id"] == "unlucky"
     assert "ThrottlingException" in failed["error"]
     assert failed["level"] == "WARNING"
+
+
+def test_a_poison_record_at_the_stream_s_maximum_size_is_quarantined_through_s3(aws: dict[str, Any]) -> None:
+    # GIVEN a poison record of exactly the stream's default maximum (1 MiB of data plus its key):
+    # base64 and metadata make its quarantine message larger than SQS's 1,048,576 bytes
+    key = "k"
+    data = b"x" * (1024 * 1024 - len(key))
+    event = kinesis_event([(data, key)])
+    # WHEN it is processed
+    response = invoke(event)
+    # THEN it does not fail the batch; the queue holds a pointer with the reason, S3 the whole message
+    assert response == {"batchItemFailures": []}
+    [pointer] = quarantined(aws)
+    assert pointer["kind"] == "weir.s3-pointer"
+    assert pointer["summary"]["kind"] == "weir.quarantine"
+    assert "reason" in pointer["summary"]
+    assert pointer["summary"]["record"]["sequence_number"] == event["Records"][0]["kinesis"]["sequenceNumber"]
+    assert pointer["key"].startswith("quarantine/")
+    s3 = boto3.client("s3")
+    body = s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
+    assert pointer["bytes"] == len(body) > 1024 * 1024
+    assert json.loads(body)["record"]["data"] == event["Records"][0]["kinesis"]["data"]

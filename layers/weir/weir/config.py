@@ -132,6 +132,8 @@ class ConsumerConfig(_SqsTimeouts):
     events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
     quarantine_queue_url: str = Field(alias="QUARANTINE_QUEUE_URL", min_length=1)
+    # A quarantine message larger than SQS takes goes there, with a pointer in the queue.
+    large_message_bucket_name: str = Field(alias="LARGE_MESSAGE_BUCKET_NAME", min_length=1)
     # How long a processed event_id is remembered. Longer than the stream's retention plus the
     # time a failed record may wait for a redrive, or a late duplicate is processed again (the
     # events table's conditional write still keeps the first copy).
@@ -164,6 +166,10 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
     overflow_queue_url: str = Field(alias="OVERFLOW_QUEUE_URL", min_length=1)
     unrecoverable_queue_url: str = Field(alias="UNRECOVERABLE_QUEUE_URL", min_length=1)
     attempts_table_name: str = Field(alias="REDRIVE_ATTEMPTS_TABLE_NAME", min_length=1)
+    # Bodies larger than SQS takes (weir.large_messages): read for pointers, written for the unrecoverable queue.
+    large_message_bucket_name: str = Field(alias="LARGE_MESSAGE_BUCKET_NAME", min_length=1)
+    # Long polls only: a short poll can answer empty while messages wait (weir.sqs_drain).
+    receive_wait_seconds: int = Field(1, alias="REDRIVE_RECEIVE_WAIT_SECONDS", ge=1, le=20)
     max_redrive_attempts: int = Field(3, alias="REDRIVE_MAX_ATTEMPTS", ge=1, le=100)
     # A share of the stream's write capacity: 1,000 records/s per shard is the whole of it.
     records_per_second: float = Field(200.0, alias="REDRIVE_RECORDS_PER_SECOND", gt=0, le=100_000)
@@ -176,5 +182,10 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
         return self
 
     def side_client_settings(self) -> ClientSettings:
-        """SQS, S3 and DynamoDB calls of the redrive: a few SDK retries, the SQS timeouts."""
-        return self.sqs_client_settings(max_attempts=3)
+        """SQS, S3 and DynamoDB calls of the redrive: a few SDK retries, the SQS timeouts; the read
+        timeout leaves a long poll its wait (a ReceiveMessage answers after up to its WaitTimeSeconds)."""
+        return ClientSettings(
+            connect_timeout=self.sqs_connect_timeout,
+            read_timeout=self.receive_wait_seconds + self.sqs_read_timeout,
+            max_attempts=3,
+        )

@@ -43,6 +43,7 @@ from pydantic import ValidationError
 from weir import aws
 from weir.coalesce import CoalescingDynamoDB
 from weir.config import ConsumerConfig
+from weir.large_messages import LargeMessageStore
 from weir.models import Event
 from weir.observability import logger, metrics
 from weir.sinks import DynamoDBEventSink, EventSink
@@ -107,12 +108,23 @@ class Quarantine(Protocol):
 
 
 class SqsQuarantine:
-    def __init__(self, client: Any, queue_url: str) -> None:
+    """The quarantine queue; a message larger than SQS takes (a poison record near the record size
+    limit, base64-encoded) goes through S3 with a pointer in the queue (weir.large_messages)."""
+
+    def __init__(self, client: Any, queue_url: str, bodies: LargeMessageStore) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._bodies = bodies
 
     def put(self, body: str) -> None:
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
+        self._bodies.send(self._client, self._queue_url, body, _summary(body))
+
+
+def _summary(body: str) -> dict[str, Any]:
+    """What a pointer message keeps of a quarantine message: all of it but the record's data."""
+    document = json.loads(body)
+    record = {k: v for k, v in document.get("record", {}).items() if k != "data"}
+    return {k: v for k, v in document.items() if k != "record"} | {"record": record}
 
 
 @dataclass
@@ -300,7 +312,10 @@ class ConsumerService:
         store = idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)(
             store_event
         )
-        processor = EventProcessor(sink, SqsQuarantine(sqs, config.quarantine_queue_url), store)
+        bodies = LargeMessageStore(
+            aws.client("s3", config.sqs_client_settings()), config.large_message_bucket_name, "quarantine"
+        )
+        processor = EventProcessor(sink, SqsQuarantine(sqs, config.quarantine_queue_url, bodies), store)
         return cls(config, processor, idempotency, writers)
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:

@@ -1,0 +1,87 @@
+"""Receive every message of an SQS queue once, and call the queue empty only when it is.
+
+A short poll (``WaitTimeSeconds=0``) samples a subset of SQS's servers: "you might not receive any
+messages in a particular ReceiveMessage response ... If this happens, repeat the request" (SQS
+developer guide, "Amazon SQS short and long polling"). One empty page therefore says nothing.
+Long polling queries every server; even so, a queue is called empty here only after
+``empty_polls`` empty long polls in a row (one by default) **and** the queue's own
+ApproximateNumberOfMessages agreeing that nothing visible is left. When the two never agree (the count lags, or messages
+were not delivered), :attr:`QueueDrain.drained` stays False and the caller must say so.
+
+Received messages stay invisible (``visibility_seconds``) until the caller deletes them or makes
+them visible again, so no message is seen twice in one drain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from weir.deadline import Deadline
+
+
+class QueueDrain:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        *,
+        visibility_seconds: int,
+        wait_seconds: int = 1,
+        empty_polls: int = 1,
+        count_checks: int = 5,
+        call_seconds: float = 2.0,
+    ) -> None:
+        if not 1 <= wait_seconds <= 20:
+            raise ValueError("wait_seconds must be 1 to 20: 0 is a short poll, which can answer empty falsely")
+        self._sqs = sqs
+        self._url = queue_url
+        self._visibility = visibility_seconds
+        self._wait = wait_seconds
+        self._empty_polls = max(1, empty_polls)
+        self._count_checks = max(1, count_checks)
+        self._call_seconds = call_seconds
+        self.drained = False
+        self.visible_left: int | None = None
+
+    def messages(self, deadline: Deadline | None = None) -> Iterator[dict[str, Any]]:
+        """Each message once, with its ``SentTimestamp`` attribute; stops when the queue is
+        empty (``drained``), when the deadline leaves no time for another poll, or when the
+        caller stops iterating."""
+        seen: set[str] = set()
+        empties = 0
+        checks = 0
+        self.drained = False
+        while deadline is None or deadline.allows(self._wait + self._call_seconds):
+            page = self._sqs.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=self._wait,
+                VisibilityTimeout=self._visibility,
+                MessageSystemAttributeNames=["SentTimestamp"],
+            )
+            fresh = [m for m in page.get("Messages", []) if m["MessageId"] not in seen]
+            if fresh:
+                empties = checks = 0
+                for message in fresh:
+                    seen.add(message["MessageId"])
+                    yield message
+                continue
+            empties += 1
+            if empties < self._empty_polls:
+                continue
+            self.visible_left = self.visible_count()
+            if self.visible_left == 0:
+                self.drained = True
+                return
+            checks += 1
+            if checks >= self._count_checks:
+                # The queue kept saying messages are visible that no poll delivered: not drained.
+                return
+            empties = 0
+
+    def visible_count(self) -> int:
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]
+        return int(attributes["ApproximateNumberOfMessages"])
