@@ -305,6 +305,33 @@ def alarm_names_are_unique(source: Template) -> list[str]:
     return findings
 
 
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer")
+
+
+def pinned(requirements: str) -> dict[str, str]:
+    """``name==version`` lines of a requirements or lock file, names lower-cased, extras dropped."""
+    found = {}
+    for line in requirements.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;#]+)", line.strip())
+        if match:
+            found[match.group(1).split("[")[0].lower()] = match.group(2)
+    return found
+
+
+def layer_sdk_pin_problems(layer_requirements: str, lock: str) -> list[str]:
+    """The layer pins boto3, botocore and s3transfer, each to the version the tests run with: an
+    unpinned botocore (pulled in by aws-xray-sdk) would sit ahead of the runtime's boto3 on the
+    import path, a pair nobody built or tested (docs/decisions/0003-dependencies.md)."""
+    layer, locked = pinned(layer_requirements), pinned(lock)
+    problems = []
+    for package in SDK_PACKAGES:
+        if package not in layer:
+            problems.append(f"the layer does not pin {package}")
+        elif layer[package] != locked.get(package):
+            problems.append(f"the layer pins {package}=={layer[package]}, the tests run {locked.get(package)}")
+    return problems
+
+
 def template_findings(source: Template, translated: Template) -> list[str]:
     """Every check that does not depend on the parameter values."""
     return [
