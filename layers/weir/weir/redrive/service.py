@@ -76,7 +76,8 @@ class RedriveService:
         remaining = context.get_remaining_time_in_millis() / 1000.0
         deadline = Deadline.for_invocation(context, remaining, self.safety_margin_seconds)
         owner = str(getattr(context, "aws_request_id", "") or id(self))
-        if self.lease is not None and not request.dry_run:
+        # Dry runs too: they hold the messages they look at invisible while they run.
+        if self.lease is not None:
             holder = self.lease.acquire(owner, remaining)
             if holder is not None:
                 report = RedriveReport(dry_run=False)
