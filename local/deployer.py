@@ -42,6 +42,7 @@ class LocalFunction:
     memory: int
     reserved_concurrency: int | None
     environment: dict[str, str]
+    role_arn: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,12 @@ class Deployer:
             )
         return Created(bucket, {"Arn": f"arn:aws:s3:::{bucket}"})
 
+    def _aws_iam_role(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
+        """Not enforced locally, but named as AWS names it: the event records' invokeIdentityArn."""
+        stack.not_emulated[name] = "AWS::IAM::Role (permissions are not enforced locally)"
+        role = props.get("RoleName") or f"{self.stack_name}-{name}-{secrets.token_hex(4)}"
+        return Created(role, {"Arn": f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/{role}", "RoleId": secrets.token_hex(10)})
+
     def _aws_sns_topic(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         sns = local_client("sns", self.endpoint_url)
         topic = props.get("TopicName") or self._physical_name(name)
@@ -295,6 +302,7 @@ class Deployer:
             memory=int(props.get("MemorySize", 128)),
             reserved_concurrency=None if reserved is None else int(reserved),
             environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
+            role_arn=str(props.get("Role", "")),
         )
         return Created(function_name, {"Arn": arn})
 

@@ -27,7 +27,8 @@ from local.gateway import Backend, Gateway, GatewayServer
 from local.limits import ShardWriteLimiter
 
 ROOT = Path(__file__).resolve().parent.parent
-KINESALITE = ROOT / "local" / "node_modules" / "kinesalite" / "cli.js"
+KINESALITE = ROOT / "local" / "node_modules" / "kinesalite" / "index.js"
+KINESALITE_LAUNCHER = ROOT / "local" / "kinesalite.js"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
 
@@ -101,23 +102,8 @@ class Endpoint:
         if not KINESALITE.exists():
             raise EndpointError(f"kinesalite is not installed at {KINESALITE}; run `make setup`")
         kinesis_port, moto_port = free_port(), free_port()
-        kinesalite = self._spawn(
-            "kinesalite",
-            [
-                "node",
-                str(KINESALITE),
-                "--port",
-                str(kinesis_port),
-                "--createStreamMs",
-                "0",
-                "--deleteStreamMs",
-                "0",
-                "--updateStreamMs",
-                "0",
-                "--shardLimit",
-                "1000",
-            ],
-        )
+        # Through local/kinesalite.js, which binds 127.0.0.1 (kinesalite's CLI binds every interface).
+        kinesalite = self._spawn("kinesalite", ["node", str(KINESALITE_LAUNCHER), str(kinesis_port)])
         moto = self._spawn("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)])
         try:
             wait_for_port(kinesis_port, kinesalite, "kinesalite")

@@ -10,13 +10,22 @@ After an invocation:
 
 * success, no ``batchItemFailures``: checkpoint after the batch;
 * ``batchItemFailures`` (with ``ReportBatchItemFailures``): checkpoint before the lowest reported
-  sequence number and retry from there (a retry); an empty, missing or unknown ``itemIdentifier``
-  fails the whole batch;
+  sequence number. When that checkpoint moves, the rest is a **new batch**, with its own retries
+  and invoke count (recorded against AWS: a batch of 3 whose last record always fails delivers it
+  1 + 4 times with ``MaximumRetryAttempts`` 3, and reports ``approximateInvokeCount`` 4). An
+  empty, missing or unknown ``itemIdentifier`` fails the whole batch, which is then a retry;
 * a function error or timeout: with ``BisectBatchOnFunctionError`` a batch of more than one record is
   split in two and each half retried (not counted as a retry); otherwise, or for one record, a retry;
 * retries past ``MaximumRetryAttempts``, or records older than ``MaximumRecordAgeInSeconds``: an
   invocation record goes to the on-failure destination (S3 with ``payload``; SQS metadata only),
-  and the lane moves on.
+  and the lane moves on. For ``RecordAgeExceeded`` the record has no ``responseContext`` and
+  ``approximateInvokeCount`` is at least 1, also for records that never reached the function
+  (recorded against AWS). ``functionError`` is ``"Unhandled"`` after a function error and ``null``
+  after a batch failed by its response.
+
+tests/e2e/test_esm_aws_recorded.py holds these against responses recorded against AWS.
+An error of the emulator itself never drops a batch: the lane keeps it and tries again, and a
+destination that cannot be written is retried until it can (both counted in :class:`MappingStats`).
 """
 
 from __future__ import annotations
@@ -41,6 +50,10 @@ from local.functions import FunctionPool, Invocation
 log = logging.getLogger("weir.esm")
 
 PAYLOAD_LIMIT_BYTES = 6 * 1000 * 1000
+# What a lane may hold ahead of its batch: the reader waits while a lane is full, so a backlog of
+# any size costs the same memory (two full batches, and one GetRecords page in the reader).
+LANE_BUFFER_BYTES = 2 * PAYLOAD_LIMIT_BYTES
+EMULATOR_RETRY_SECONDS = 1.0
 IDLE_POLL_SECONDS = 1.0
 BUSY_POLL_SECONDS = 0.2  # 5 GetRecords calls per second per shard
 
@@ -59,9 +72,10 @@ class MappingSettings:
     report_item_failures: bool
     starting_position: str
     destination_arn: str | None
+    role_arn: str = ""  # the function's execution role: the records' invokeIdentityArn
 
     @classmethod
-    def from_properties(cls, props: dict[str, Any], function_arn: str) -> MappingSettings:
+    def from_properties(cls, props: dict[str, Any], function_arn: str, role_arn: str = "") -> MappingSettings:
         destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         return cls(
             uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{props['EventSourceArn']}|{function_arn}")),
@@ -76,6 +90,7 @@ class MappingSettings:
             report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
             starting_position=str(props.get("StartingPosition", "LATEST")),
             destination_arn=str(destination) if destination else None,
+            role_arn=role_arn,
         )
 
     @property
@@ -105,13 +120,20 @@ class MappingStats:
     records_processed: int = 0
     records_to_destination: int = 0
     destination_records: list[dict[str, Any]] = field(default_factory=list)
+    destination_delivery_failures: int = 0  # AWS/Lambda DestinationDeliveryFailures
+    emulator_errors: int = 0  # the emulator's own failures; the batch was kept and tried again
 
 
 class _Lane:
-    def __init__(self) -> None:
+    def __init__(self, max_records: int) -> None:
         self.buffer: deque[StreamRecord] = deque()
+        self.buffered_bytes = 0
+        self.max_records = max_records
         self.in_flight: list[StreamRecord] = []
         self.condition = threading.Condition()
+
+    def full(self) -> bool:
+        return len(self.buffer) >= self.max_records or self.buffered_bytes >= LANE_BUFFER_BYTES
 
     def oldest_arrival(self) -> float | None:
         with self.condition:
@@ -141,7 +163,7 @@ class EventSourceMapping:
         shards = self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"]
         for shard in shards:
             shard_id = shard["ShardId"]
-            lanes = [_Lane() for _ in range(self.settings.parallelization)]
+            lanes = [_Lane(2 * self.settings.batch_size) for _ in range(self.settings.parallelization)]
             self.lanes[shard_id] = lanes
             self._spawn(f"reader-{shard_id}", self._read_shard, shard_id, lanes)
             for n, lane in enumerate(lanes):
@@ -217,8 +239,11 @@ class EventSourceMapping:
                 )
                 lane = lanes[zlib.crc32(item.partition_key.encode()) % len(lanes)]
                 with lane.condition:
+                    while lane.full() and not self._stop.is_set():
+                        lane.condition.wait(0.5)
                     lane.buffer.append(item)
-                    lane.condition.notify()
+                    lane.buffered_bytes += item.size()
+                    lane.condition.notify_all()
                 last = item.sequence_number
             iterator = page.get("NextShardIterator")
             self._stop.wait(BUSY_POLL_SECONDS if records else IDLE_POLL_SECONDS)
@@ -245,9 +270,11 @@ class EventSourceMapping:
                 if batch and size + lane.buffer[0].size() > PAYLOAD_LIMIT_BYTES:
                     break
                 record = lane.buffer.popleft()
+                lane.buffered_bytes -= record.size()
                 size += record.size()
                 batch.append(record)
             lane.in_flight = batch
+            lane.condition.notify_all()  # room again for a reader waiting on a full lane
             return batch
 
     def _run_lane(self, shard_id: str, lane: _Lane) -> None:
@@ -255,19 +282,25 @@ class EventSourceMapping:
             batch = self._next_batch(lane)
             if not batch:
                 continue
-            try:
-                self._process(batch)
-            except Exception:
-                log.exception("shard %s: batch failed in the emulator", shard_id)
-            finally:
-                with lane.condition:
-                    lane.in_flight = []
+            while not self._stop.is_set():
+                try:
+                    self._process(batch)
+                    break
+                except Exception:
+                    # The emulator's own failure (a worker that did not start, a read of the
+                    # endpoint): AWS would not lose the batch, so the lane keeps it and tries again.
+                    with self._stats_lock:
+                        self.stats.emulator_errors += 1
+                    log.exception("shard %s: the emulator failed on a batch; trying it again", shard_id)
+                    self._stop.wait(EMULATOR_RETRY_SECONDS)
+            with lane.condition:
+                lane.in_flight = []
 
     def _process(self, batch: list[StreamRecord]) -> None:
         settings = self.settings
         pending: list[list[StreamRecord]] = [batch]
         retries = 0
-        invokes = 0
+        invokes = 0  # of the current batch: a checkpoint or a bisection starts a new one
         while pending and not self._stop.is_set():
             current = pending[0]
             if settings.max_record_age >= 0:
@@ -275,10 +308,10 @@ class EventSourceMapping:
                 # arrival only grows along a shard: the expired records are a prefix
                 expired = sum(1 for r in current if r.arrival < cutoff)
                 if expired:
-                    self._to_destination(current[:expired], "RecordAgeExceeded", invokes, None)
+                    self._to_destination(current[:expired], "RecordAgeExceeded", max(1, invokes), None)
                     if expired == len(current):
                         pending.pop(0)
-                        retries = 0
+                        retries = invokes = 0
                     else:
                         pending[0] = current[expired:]
                     continue
@@ -291,7 +324,7 @@ class EventSourceMapping:
                 with self._stats_lock:
                     self.stats.records_processed += len(current)
                 pending.pop(0)
-                retries = 0
+                retries = invokes = 0
                 continue
             if not result.ok:
                 with self._stats_lock:
@@ -299,24 +332,27 @@ class EventSourceMapping:
                 if settings.bisect and len(current) > 1:
                     half = len(current) // 2
                     pending[0:1] = [current[:half], current[half:]]
+                    invokes = 0
                     with self._stats_lock:
                         self.stats.bisections += 1
                     continue
-                rest = current
             else:
                 with self._stats_lock:
                     self.stats.partial_failures += 1
                     self.stats.records_processed += failed_from
-                rest = current[failed_from:]
+                if failed_from > 0:
+                    # The checkpoint moved: the rest is a new batch, with retries and invokes of its own.
+                    pending[0] = current[failed_from:]
+                    retries = invokes = 0
+                    continue
             retries += 1
             with self._stats_lock:
                 self.stats.retries += 1
             if settings.max_retries >= 0 and retries > settings.max_retries:
-                self._to_destination(rest, "RetryAttemptsExhausted", invokes, result)
+                self._to_destination(current, "RetryAttemptsExhausted", invokes, result)
                 pending.pop(0)
-                retries = 0
+                retries = invokes = 0
                 continue
-            pending[0] = rest
             self._stop.wait(min(0.05 * retries, 1.0))
 
     def _failed_from(self, batch: list[StreamRecord], result: Invocation) -> int | None:
@@ -352,7 +388,7 @@ class EventSourceMapping:
                     "eventVersion": "1.0",
                     "eventID": f"{r.shard_id}:{r.sequence_number}",
                     "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": self.settings.function_arn.replace(":function:", ":role/"),
+                    "invokeIdentityArn": self.settings.role_arn,
                     "awsRegion": self.region,
                     "eventSourceARN": self.settings.stream_arn,
                 }
@@ -378,11 +414,16 @@ class EventSourceMapping:
                 "condition": condition,
                 "approximateInvokeCount": invokes,
             },
-            "responseContext": {
+        }
+        if result is not None:
+            # Recorded against AWS: absent for RecordAgeExceeded; functionError null (not "") when
+            # the function answered and its response failed the batch.
+            record["responseContext"] = {
                 "statusCode": 200,
                 "executedVersion": "$LATEST",
-                "functionError": "Unhandled" if result is not None and not result.ok else "",
-            },
+                "functionError": None if result.ok else "Unhandled",
+            }
+        record |= {
             "version": "1.0",
             "timestamp": iso(now),
             "KinesisBatchInfo": {
@@ -408,10 +449,33 @@ class EventSourceMapping:
                 f"aws/lambda/{self.settings.uuid}/{records[0].shard_id}/{now:%Y/%m/%d}/"
                 f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
             )
-            self.s3.put_object(Bucket=destination.split(":::", 1)[1], Key=key, Body=json.dumps(record).encode())
+            bucket = destination.split(":::", 1)[1]
+            self._deliver(lambda: self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode()))
         elif destination.startswith("arn:aws:sqs:"):
             queue = destination.rsplit(":", 1)[-1]
-            url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+            def send() -> None:
+                url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+                self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+            self._deliver(send)
         else:
             log.error("unsupported on-failure destination %s", destination)
+
+    def _deliver(self, write: Any) -> None:
+        """Write to the destination until it takes the record. AWS counts a failed delivery in
+        DestinationDeliveryFailures and documents nothing more; the emulator keeps the records
+        rather than lose them, and counts each failure the same way."""
+        delay = 0.2
+        while True:
+            try:
+                write()
+                return
+            except Exception:
+                with self._stats_lock:
+                    self.stats.destination_delivery_failures += 1
+                if self._stop.is_set():
+                    raise
+                log.exception("on-failure destination %s: delivery failed; trying again", self.settings.destination_arn)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)

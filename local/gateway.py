@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import re
+import select
 import socket
 import struct
 import threading
@@ -126,6 +127,18 @@ class _Backends(threading.local):
         self.connections: dict[Backend, http.client.HTTPConnection] = {}
 
 
+def _still_open(connection: http.client.HTTPConnection) -> bool:
+    """False when the peer has closed an idle kept-alive connection (it reads as end of file)."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return not readable or sock.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        return False
+
+
 class Gateway:
     """Routes, limits and faults. The HTTP server around it is :class:`GatewayServer`."""
 
@@ -146,26 +159,29 @@ class Gateway:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         send_headers = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
         send_headers["Content-Length"] = str(len(body))
-        for attempt in (1, 2):
-            connection = self._local.connections.get(backend)
-            if connection is None:
-                connection = http.client.HTTPConnection(backend.host, backend.port, timeout=120)
-                connection.connect()
-                if connection.sock is not None:
-                    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._local.connections[backend] = connection
-            try:
-                connection.request(method, path, body=body, headers=send_headers)
-                response = connection.getresponse()
-                data = response.read()
-                return response.status, response.getheaders(), data
-            except (ConnectionError, http.client.HTTPException, OSError):
-                # A kept-alive connection the backend closed: open a new one once.
-                connection.close()
-                self._local.connections.pop(backend, None)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        connection = self._local.connections.get(backend)
+        if connection is not None and not _still_open(connection):
+            # The backend closed this kept-alive connection while it was idle: nothing was sent on
+            # it, so a new connection is safe.
+            connection.close()
+            connection = None
+        if connection is None:
+            connection = http.client.HTTPConnection(backend.host, backend.port, timeout=120)
+            connection.connect()
+            if connection.sock is not None:
+                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._local.connections[backend] = connection
+        try:
+            connection.request(method, path, body=body, headers=send_headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (ConnectionError, http.client.HTTPException, OSError):
+            # Never sent again: once a byte is out, the backend may have applied the request (a
+            # PutRecords written twice is a duplicate nobody asked for). The client's SDK decides.
+            connection.close()
+            self._local.connections.pop(backend, None)
+            raise
+        return response.status, response.getheaders(), data
 
     def batch_execute_statement(
         self, call: Call, path: str, headers: Mapping[str, str]

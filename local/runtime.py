@@ -85,7 +85,7 @@ class LocalRuntime:
             for props in self.stack.event_source_mappings:
                 logical_id = by_name[str(props["FunctionName"])]
                 pool = self.pools[logical_id]
-                settings = MappingSettings.from_properties(props, pool.function.arn)
+                settings = MappingSettings.from_properties(props, pool.function.arn, pool.function.role_arn)
                 self.mappings.append(EventSourceMapping(settings, pool, self.endpoint.url))
             if warm:
                 # Cold starts happen in parallel, before traffic, as provisioned concurrency would.
