@@ -315,6 +315,18 @@ class Deployer:
         return Created("local")
 
 
+def publish_outputs(endpoint_url: str, stack_name: str, outputs: dict[str, str]) -> None:
+    """Answer CloudFormation DescribeStacks for the local stack, so code that reads outputs has one
+    path locally and in AWS. moto's CloudFormation holds a stack made of a placeholder resource and
+    the outputs as literals (it does not apply the SAM transform, so it never deploys the template)."""
+    template = {
+        "Resources": {"LocalStack": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    cloudformation = local_client("cloudformation", endpoint_url)
+    cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+
+
 def local_outputs(stack: LocalStack) -> dict[str, str]:
     """The stack outputs as they are locally: the API is served on 127.0.0.1:3000."""
     outputs = dict(stack.outputs)

@@ -38,7 +38,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,6 +154,11 @@ class EventSourceMapping:
         self.stats = MappingStats()
         self._stats_lock = threading.Lock()
         self._stop = threading.Event()
+        # Cleared by UpdateEventSourceMapping(Enabled=false): readers stop reading and lanes stop
+        # starting batches (one in flight finishes); set again, both go on from where they were.
+        self.enabled = threading.Event()
+        self.enabled.set()
+        self.last_modified = time.time()
         self._threads: list[threading.Thread] = []
         self.lanes: dict[str, list[_Lane]] = {}
 
@@ -183,6 +188,21 @@ class EventSourceMapping:
         for thread in self._threads:
             thread.join(10)
 
+    def update(self, enabled: bool | None = None, **settings: Any) -> None:
+        """Apply an UpdateEventSourceMapping: settings from the next batch on; ``enabled`` pauses
+        or resumes polling from the last checkpoint (records read but not yet processed wait)."""
+        if settings:
+            self.settings = replace(self.settings, **settings)
+        if enabled is True:
+            self.enabled.set()
+        elif enabled is False:
+            self.enabled.clear()
+        self.last_modified = time.time()
+        for lanes in self.lanes.values():
+            for lane in lanes:
+                with lane.condition:
+                    lane.condition.notify_all()
+
     # --- observability ---------------------------------------------------------------
 
     def iterator_age_ms(self) -> dict[str, int]:
@@ -211,6 +231,9 @@ class EventSourceMapping:
         last: str | None = None
         iterator: str | None = None
         while not self._stop.is_set():
+            if not self.enabled.is_set():
+                self.enabled.wait(0.5)
+                continue
             try:
                 if iterator is None:
                     iterator = self._iterator(shard_id, last)
@@ -253,7 +276,7 @@ class EventSourceMapping:
     def _next_batch(self, lane: _Lane) -> list[StreamRecord] | None:
         settings = self.settings
         with lane.condition:
-            while not lane.buffer and not self._stop.is_set():
+            while (not lane.buffer or not self.enabled.is_set()) and not self._stop.is_set():
                 lane.condition.wait(0.5)
             if self._stop.is_set():
                 return None

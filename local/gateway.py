@@ -143,6 +143,8 @@ class Gateway:
     """Routes, limits and faults. The HTTP server around it is :class:`GatewayServer`."""
 
     def __init__(self, kinesis: Backend, default: Backend, limiter: ShardWriteLimiter | None = None) -> None:
+        # Services the local runtime answers itself (the Lambda API of the local stack), by name.
+        self.services: dict[str, Any] = {}
         self.kinesis = kinesis
         self.default = default
         self.faults = FaultSet()
@@ -394,7 +396,10 @@ class _Handler(LoopbackHandler):
                 self.reply(fault.status, extra, payload)
                 return
         backend = gateway.backend_for(call.service)
-        if call.service == "kinesis" and call.operation == "PutRecords":
+        local_service = gateway.services.get(call.service)
+        if local_service is not None:
+            status, response_headers, data = local_service(self.command, self.path, headers, body)
+        elif call.service == "kinesis" and call.operation == "PutRecords":
             status, response_headers, data = gateway.put_records(call, fault, self.path, headers, body)
         elif call.service == "dynamodb" and call.operation == "BatchExecuteStatement":
             status, response_headers, data = gateway.batch_execute_statement(call, self.path, headers)

@@ -11,10 +11,11 @@ from typing import Any
 
 from local.api import DEFAULT_PORT as API_PORT
 from local.api import ApiServer, RouteThrottle
-from local.deployer import Deployer, LocalStack, local_outputs
+from local.deployer import Deployer, LocalStack, local_outputs, publish_outputs
 from local.endpoint import DEFAULT_PORT, Endpoint
 from local.esm import EventSourceMapping, MappingSettings
 from local.functions import FunctionPool
+from local.lambda_api import LambdaApi
 from local.template import ROOT, load_template
 
 STATE_PATH = ROOT / "build" / "local-stack.json"
@@ -96,6 +97,9 @@ class LocalRuntime:
                     thread.join()
             for mapping in self.mappings:
                 mapping.start()
+            # The stack's Lambda API on the endpoint, and its outputs through CloudFormation.
+            assert self.endpoint.server is not None
+            self.endpoint.server.gateway.services["lambda"] = LambdaApi(self.pools, self.mappings).handle
             parameters = self.stack.parameters
             throttle = RouteThrottle(
                 float(parameters["ApiThrottlingRateLimit"]), int(parameters["ApiThrottlingBurstLimit"])
@@ -104,6 +108,7 @@ class LocalRuntime:
             self.api = ApiServer(("127.0.0.1", self.api_port), routes, throttle)
             self.api_port = int(self.api.server_address[1])
             threading.Thread(target=self.api.serve_forever, name="api", daemon=True).start()
+            publish_outputs(self.endpoint.url, self.stack_name, self.outputs())
             self._write_state()
         except BaseException:
             self.stop()

@@ -75,3 +75,72 @@ def test_with_the_function_at_its_concurrency_the_api_answers_503(runtime: Local
         statuses = sorted([first.result().status, second.result().status])
     runtime.endpoint.server.gateway.faults.remove(fault.id)
     assert statuses == [202, 503]
+
+
+# --- the Lambda API and CloudFormation outputs on the local endpoint ------------------------------
+
+
+def aws_client(runtime: LocalRuntime, service: str) -> Any:
+    """A client of the local endpoint, as the AWS CLI would use it there."""
+    from local.deployer import local_client
+
+    assert runtime.endpoint is not None
+    return local_client(service, runtime.endpoint.url)
+
+
+def test_describe_stacks_answers_the_local_outputs(runtime: LocalRuntime) -> None:
+    [stack] = aws_client(runtime, "cloudformation").describe_stacks(StackName="api-test")["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs == runtime.outputs()
+    assert outputs["RedriveFunctionName"] == "api-test-RedriveFunction"
+
+
+def test_the_redrive_function_is_invoked_by_its_physical_name(runtime: LocalRuntime) -> None:
+    lambda_ = aws_client(runtime, "lambda")
+    name = runtime.outputs()["RedriveFunctionName"]
+    answer = lambda_.invoke(FunctionName=name, Payload=json.dumps({"dry_run": True}).encode())
+    assert answer["StatusCode"] == 200
+    assert "FunctionError" not in answer
+    report = json.loads(answer["Payload"].read())
+    assert report["dry_run"] is True
+    assert lambda_.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+    bad = lambda_.invoke(FunctionName=name, Payload=json.dumps({"sources": ["nowhere"]}).encode())
+    assert bad["FunctionError"] == "Unhandled"
+    with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+        lambda_.invoke(FunctionName="no-such-function", Payload=b"{}")
+
+
+def test_a_mapping_disabled_through_the_api_stops_and_resumes_from_its_checkpoint(runtime: LocalRuntime) -> None:
+    lambda_ = aws_client(runtime, "lambda")
+    dynamodb = aws_client(runtime, "dynamodb")
+    kinesis = aws_client(runtime, "kinesis")
+    outputs = runtime.outputs()
+    [mapping] = lambda_.list_event_source_mappings(FunctionName="api-test-ProcessFunction")["EventSourceMappings"]
+    assert mapping["State"] == "Enabled"
+    assert mapping["BisectBatchOnFunctionError"] is True
+    # WHEN it is disabled, and its batch size changed, through the API
+    updated = lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False, BatchSize=7)
+    assert updated["State"] == "Disabled"
+    assert lambda_.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 7
+    events = [envelope(event_id=f"paused-{i}", partition_key=f"k{i}") for i in range(5)]
+    kinesis.put_records(
+        StreamName=outputs["StreamName"],
+        Records=[{"Data": json.dumps(e).encode(), "PartitionKey": e["partition_key"]} for e in events],
+    )
+
+    def stored() -> int:
+        keys = [{"event_id": {"S": e["event_id"]}} for e in events]
+        found = dynamodb.batch_get_item(RequestItems={outputs["EventsTableName"]: {"Keys": keys}})
+        return len(found["Responses"][outputs["EventsTableName"]])
+
+    time.sleep(3)
+    # THEN nothing is processed while it is disabled
+    assert stored() == 0
+    # AND enabled again, it goes on from where it was: every event stored once
+    lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+    deadline = time.monotonic() + 30
+    while stored() < len(events) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stored() == len(events)
+    with pytest.raises(lambda_.exceptions.InvalidParameterValueException):
+        lambda_.update_event_source_mapping(UUID=mapping["UUID"], ParallelizationFactor=3)
