@@ -108,11 +108,7 @@ up: setup ## Run the whole pipeline locally until Ctrl-C: AWS endpoint :4566, HT
 
 .PHONY: redrive
 redrive: setup ## Redrive failed records: on the running `make up`, or on a deployed stack with STACK=name
-	@if [ -n "$(STACK)" ]; then \
-		SAM_CLI_TELEMETRY=0 $(BIN)/sam remote invoke RedriveFunction --stack-name "$(STACK)" --event '$(or $(EVENT),{})'; \
-	else \
-		$(BIN)/python -m local.redrive --event '$(or $(EVENT),{})'; \
-	fi
+	$(BIN)/python -m tools.redrive $(if $(STACK),--stack "$(STACK)") --event '$(or $(EVENT),{})'
 
 .PHONY: load
 load: setup ## Bounded headless Locust run (~60 s) against the local runtime, reconciled; reports in reports/

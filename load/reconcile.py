@@ -112,8 +112,9 @@ def waiting_ids(stack: StackInfo) -> dict[str, set[str]]:
     places["overflow queue"] = _queue_event_ids(
         stack, stack.outputs["OverflowQueueUrl"], lambda b: b["event"]["event_id"]
     )
-    quarantine_url = stack.physical_ids.get("QuarantineQueue")
-    if quarantine_url:
+    quarantine_arn = stack.outputs.get("QuarantineArn")
+    if quarantine_arn:
+        quarantine_url = stack.client("sqs").get_queue_url(QueueName=quarantine_arn.rsplit(":", 1)[-1])["QueueUrl"]
         places["quarantine"] = _queue_event_ids(
             stack, quarantine_url, lambda b: json.loads(base64.b64decode(b["record"]["data"]))["event_id"]
         )

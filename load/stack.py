@@ -1,4 +1,8 @@
-"""Where the load goes: the local runtime (build/local-stack.json) or a deployed stack (WEIR_STACK)."""
+"""Where the load goes: the local runtime (build/local-stack.json) or a deployed stack (WEIR_STACK).
+
+Either way the outputs come from CloudFormation DescribeStacks: the local runtime answers it on its
+endpoint, so the code has one path.
+"""
 
 from __future__ import annotations
 
@@ -19,17 +23,18 @@ STATE_PATH = ROOT / "build" / "local-stack.json"
 class StackInfo:
     outputs: dict[str, str]
     endpoint_url: str | None  # None: real AWS
-    physical_ids: dict[str, str]
 
     @property
     def api_url(self) -> str:
         return self.outputs["IngestApiUrl"].rstrip("/")
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, read_timeout: float = 10) -> Any:
         import boto3
         from botocore.config import Config
 
-        config = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3})
+        config = Config(
+            connect_timeout=2, read_timeout=read_timeout, retries={"mode": "standard", "total_max_attempts": 3}
+        )
         return boto3.session.Session().client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
 
     def signer(self) -> Callable[[str, str, str], dict[str, str]]:
@@ -83,18 +88,19 @@ class StackInfo:
         return Producer(TimedKinesis(), self.outputs["StreamName"], call_seconds=settings.worst_case_seconds)
 
 
-def load_stack() -> StackInfo:
-    name = os.environ.get("WEIR_STACK")
-    if name:
-        import boto3
-
-        described = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-        return StackInfo(outputs, None, {})
-    if not STATE_PATH.exists():
-        raise RuntimeError(f"no local runtime: {STATE_PATH} is missing (make up, or WEIR_STACK=<deployed stack>)")
-    state = json.loads(STATE_PATH.read_text())
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return StackInfo(state["outputs"], state["endpoint"], state["stack"]["physical_ids"])
+def load_stack(name: str | None = None) -> StackInfo:
+    """The deployed stack ``name`` (or $WEIR_STACK), else the running local one."""
+    name = name or os.environ.get("WEIR_STACK")
+    endpoint_url = None
+    if not name:
+        if not STATE_PATH.exists():
+            raise RuntimeError(f"no local runtime: {STATE_PATH} is missing (make up, or WEIR_STACK=<deployed stack>)")
+        state = json.loads(STATE_PATH.read_text())
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        name, endpoint_url = state["stack"]["name"], state["endpoint"]
+    stack = StackInfo({}, endpoint_url)
+    described = stack.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+    stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    return stack

@@ -144,3 +144,15 @@ def test_a_mapping_disabled_through_the_api_stops_and_resumes_from_its_checkpoin
     assert stored() == len(events)
     with pytest.raises(lambda_.exceptions.InvalidParameterValueException):
         lambda_.update_event_source_mapping(UUID=mapping["UUID"], ParallelizationFactor=3)
+
+
+def test_make_redrive_takes_the_same_path_locally_as_against_a_deployed_stack(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.redrive import main
+
+    # the running runtime's state names its endpoint; outputs and the invoke go through the APIs
+    assert main(["--event", '{"dry_run": true}']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dry_run"] is True
+    assert main(["--event", '{"sources": ["nowhere"]}']) == 1
