@@ -1,7 +1,8 @@
-"""The local AWS endpoint: kinesalite and moto server behind the gateway, as one process tree.
+"""The local AWS endpoint: kinesalite, dynalite and moto server behind the gateway, as one process tree.
 
-``python -m local.endpoint [--port 4566]`` starts kinesalite (Kinesis) and moto server (every
-other service) on private loopback ports, and the gateway on ``--port``. It prints one JSON
+``python -m local.endpoint [--port 4566]`` starts kinesalite (Kinesis), dynalite (DynamoDB, in
+memory; ``--dynamodb moto`` serves it from moto instead) and moto server (every other service) on
+private loopback ports, and the gateway on ``--port``. It prints one JSON
 line ``{"ready": true, "endpoint": "http://127.0.0.1:4566", ...}`` when every part answers, then
 serves until SIGINT or SIGTERM, and stops its children on the way out.
 """
@@ -29,6 +30,10 @@ from local.limits import ShardWriteLimiter
 ROOT = Path(__file__).resolve().parent.parent
 KINESALITE = ROOT / "local" / "node_modules" / "kinesalite" / "index.js"
 KINESALITE_LAUNCHER = ROOT / "local" / "kinesalite.js"
+DYNALITE = ROOT / "local" / "node_modules" / "dynalite" / "index.js"
+DYNALITE_LAUNCHER = ROOT / "local" / "dynalite.js"
+# Who serves DynamoDB: dynalite (the default; decision 0008) or moto server.
+DYNAMODB_BACKENDS = ("dynalite", "moto")
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
 
@@ -66,7 +71,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeou
 
 
 class Endpoint:
-    """kinesalite + moto server + gateway. ``start`` then ``stop``; usable as a context manager."""
+    """kinesalite + dynalite + moto server + gateway. ``start`` then ``stop``; usable as a context manager."""
 
     def __init__(
         self,
@@ -74,7 +79,11 @@ class Endpoint:
         limits_enabled: bool = True,
         log_dir: Path | None = None,
         faults: list[dict[str, object]] | None = None,
+        dynamodb: str = "dynalite",
     ) -> None:
+        if dynamodb not in DYNAMODB_BACKENDS:
+            raise EndpointError(f"dynamodb must be one of {', '.join(DYNAMODB_BACKENDS)}, not {dynamodb!r}")
+        self.dynamodb = dynamodb
         self.port = port
         self.initial_faults = faults or []
         self.limits_enabled = limits_enabled
@@ -101,16 +110,26 @@ class Endpoint:
     def start(self) -> Endpoint:
         if not KINESALITE.exists():
             raise EndpointError(f"kinesalite is not installed at {KINESALITE}; run `make setup`")
+        if self.dynamodb == "dynalite" and not DYNALITE.exists():
+            raise EndpointError(f"dynalite is not installed at {DYNALITE}; run `make setup`")
         kinesis_port, moto_port = free_port(), free_port()
-        # Through local/kinesalite.js, which binds 127.0.0.1 (kinesalite's CLI binds every interface).
+        # Through local/kinesalite.js and local/dynalite.js, which bind 127.0.0.1 (their command
+        # lines bind every interface).
         kinesalite = self._spawn("kinesalite", ["node", str(KINESALITE_LAUNCHER), str(kinesis_port)])
         moto = self._spawn("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)])
+        dynamodb = Backend(HOST, moto_port)
         try:
+            if self.dynamodb == "dynalite":
+                dynamodb_port = free_port()
+                dynalite = self._spawn("dynalite", ["node", str(DYNALITE_LAUNCHER), str(dynamodb_port)])
+                dynamodb = Backend(HOST, dynamodb_port)
+                wait_for_port(dynamodb_port, dynalite, "dynalite")
             wait_for_port(kinesis_port, kinesalite, "kinesalite")
             wait_for_port(moto_port, moto, "moto server")
             gateway = Gateway(
                 kinesis=Backend(HOST, kinesis_port),
                 default=Backend(HOST, moto_port),
+                dynamodb=dynamodb,
                 limiter=ShardWriteLimiter(enabled=self.limits_enabled),
             )
             for fault in self.initial_faults:
@@ -153,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-limits", action="store_true", help="do not apply Kinesis shard write limits")
     parser.add_argument("--log-dir", type=Path, default=None, help="write kinesalite and moto logs here")
     parser.add_argument("--faults", default=None, help="a fault profile (JSON) applied from the start")
+    parser.add_argument("--dynamodb", default="dynalite", choices=DYNAMODB_BACKENDS, help="who serves DynamoDB")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("WEIR_LOG_LEVEL", "WARNING"))
 
@@ -168,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, FaultError) as exc:
         print(json.dumps({"ready": False, "error": str(exc)}), flush=True)
         return 2
-    endpoint = Endpoint(args.port, limits_enabled=not args.no_limits, log_dir=args.log_dir, faults=faults)
+    endpoint = Endpoint(
+        args.port, limits_enabled=not args.no_limits, log_dir=args.log_dir, faults=faults, dynamodb=args.dynamodb
+    )
     try:
         endpoint.start()
     except EndpointError as exc:

@@ -105,6 +105,8 @@ class StreamRecord:
     partition_key: str
     data: bytes
     arrival: float
+    # When the mapping read it (monotonic): the batching window counts from the first record's.
+    read_at: float = field(default_factory=time.monotonic)
 
     def size(self) -> int:
         return len(self.data) * 4 // 3 + len(self.partition_key) + 400  # base64 plus the event's JSON
@@ -163,6 +165,11 @@ class EventSourceMapping:
         self.lanes: dict[str, list[_Lane]] = {}
 
     # --- lifecycle --------------------------------------------------------------------
+
+    def concurrency_wanted(self) -> int:
+        """Batches this mapping can have in flight at once: shards x ParallelizationFactor."""
+        shards = self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"]
+        return len(shards) * self.settings.parallelization
 
     def start(self) -> None:
         shards = self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"]
@@ -280,7 +287,10 @@ class EventSourceMapping:
                 lane.condition.wait(0.5)
             if self._stop.is_set():
                 return None
-            first_seen = time.monotonic()
+            # "The maximum amount of time ... that Lambda spends gathering records before invoking"
+            # (MaximumBatchingWindowInSeconds, Lambda API reference): counted from the moment the
+            # batch's first record was read, so records read while the lane was busy wait no longer.
+            first_seen = lane.buffer[0].read_at
             while (
                 len(lane.buffer) < settings.batch_size
                 and time.monotonic() - first_seen < settings.window_seconds

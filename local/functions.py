@@ -176,7 +176,16 @@ class FunctionPool:
         self._all: list[_Worker] = []
 
     def warm(self, count: int) -> None:
-        workers = [self._new_worker() for _ in range(min(count, self.concurrency))]
+        """Start ``count`` workers (at most the concurrency), side by side, before any invoke."""
+        count = min(count, self.concurrency)
+        workers: list[_Worker] = []
+        starters = [threading.Thread(target=lambda: workers.append(self._new_worker())) for _ in range(count)]
+        for thread in starters:
+            thread.start()
+        for thread in starters:
+            thread.join()
+        if len(workers) < count:
+            raise RuntimeError(f"{self.function.name}: {count - len(workers)} of {count} workers did not start")
         with self._lock:
             self._idle.extend(workers)
 

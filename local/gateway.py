@@ -25,13 +25,15 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local import partiql
+from local.dynalite_gaps import TTL_OPERATIONS, DynaliteGaps
 from local.faults import Fault, FaultError, FaultSet
 from local.httpd import HOP_BY_HOP, LoopbackHandler
 from local.limits import Shard, ShardMap, ShardWriteLimiter, hash_key
@@ -142,17 +144,32 @@ def _still_open(connection: http.client.HTTPConnection) -> bool:
 class Gateway:
     """Routes, limits and faults. The HTTP server around it is :class:`GatewayServer`."""
 
-    def __init__(self, kinesis: Backend, default: Backend, limiter: ShardWriteLimiter | None = None) -> None:
+    def __init__(
+        self,
+        kinesis: Backend,
+        default: Backend,
+        limiter: ShardWriteLimiter | None = None,
+        dynamodb: Backend | None = None,
+    ) -> None:
         # Services the local runtime answers itself (the Lambda API of the local stack), by name.
         self.services: dict[str, Any] = {}
         self.kinesis = kinesis
         self.default = default
+        # DynamoDB's own backend (dynalite), or moto's with everything else.
+        self.dynamodb = dynamodb or default
+        self.dynalite_gaps = DynaliteGaps() if self.dynamodb != default else None
+        # A batch's statements go to DynamoDB side by side (up to a whole batch at once), so the
+        # single-threaded backend is never idle waiting for this process between statements.
+        self._statements = ThreadPoolExecutor(max_workers=25, thread_name_prefix="statement")
         self.faults = FaultSet()
         self.limiter = limiter or ShardWriteLimiter()
         self._local = _Backends()
         self._shard_maps: dict[str, tuple[float, ShardMap]] = {}
         self._shard_lock = threading.Lock()
         self._hash_keys: dict[str, str] = {}
+
+    def close(self) -> None:
+        self._statements.shutdown(wait=False, cancel_futures=True)
 
     # --- forwarding ------------------------------------------------------------------
 
@@ -185,17 +202,46 @@ class Gateway:
             raise
         return response.status, response.getheaders(), data
 
-    def batch_execute_statement(
-        self, call: Call, path: str, headers: Mapping[str, str]
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """DynamoDB PartiQL batches, statement by statement on moto (see :mod:`local.partiql`)."""
+    def dynamodb_single(
+        self, path: str, headers: Mapping[str, str]
+    ) -> Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]:
+        """A single DynamoDB call to the backend, signed as the client's request was."""
 
         def single(operation: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             sent = {k: v for k, v in headers.items() if k.lower() != "x-amz-target"}
             sent["X-Amz-Target"] = f"DynamoDB_20120810.{operation}"
-            status, _, data = self.forward(self.default, "POST", path, sent, json.dumps(params).encode())
+            status, _, data = self.forward(self.dynamodb, "POST", path, sent, json.dumps(params).encode())
             answer = json.loads(data or b"{}")
             return status, answer if isinstance(answer, dict) else {}
+
+        return single
+
+    def dynamodb_call(
+        self, call: Call, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Every DynamoDB call: PartiQL batches emulated, dynalite's gaps filled, the rest forwarded."""
+        if call.operation == "BatchExecuteStatement":
+            return self.batch_execute_statement(call, path, headers)
+        gaps = self.dynalite_gaps
+        if gaps is not None and call.operation in TTL_OPERATIONS:
+            status, answer = gaps.time_to_live(call.operation, call.params, self.dynamodb_single(path, headers))
+            return status, _json_headers(), json.dumps(answer).encode()
+        status, response_headers, data = self.forward(self.dynamodb, method, path, headers, body)
+        if gaps is not None and gaps.wants_old_item(call.operation, call.params):
+            single = self.dynamodb_single(path, headers)
+            completed = gaps.add_old_item(call.operation, call.params, status, data, single)
+            if completed is not data:
+                response_headers = [
+                    (k, v) for k, v in response_headers if k.lower() not in {"content-length", "x-amz-crc32"}
+                ]
+                data = completed
+        return status, response_headers, data
+
+    def batch_execute_statement(
+        self, call: Call, path: str, headers: Mapping[str, str]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """DynamoDB PartiQL batches, statement by statement (see :mod:`local.partiql`)."""
+        single = self.dynamodb_single(path, headers)
 
         def key_of(table: str) -> str:
             found = self._hash_keys.get(table)
@@ -213,12 +259,13 @@ class Gateway:
                 return None, 0.0
             return fault.error, fault.latency_ms / 1000.0
 
-        status, answer = partiql.batch_execute_statement(call.params, single, key_of, fault_for)
-        extra = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", str(uuid.uuid4()))]
-        return status, extra, partiql.encode(answer)
+        status, answer = partiql.batch_execute_statement(call.params, single, key_of, fault_for, self._statements.map)
+        return status, _json_headers(), partiql.encode(answer)
 
     def backend_for(self, service: str) -> Backend:
-        return self.kinesis if service == "kinesis" else self.default
+        if service == "kinesis":
+            return self.kinesis
+        return self.dynamodb if service == "dynamodb" else self.default
 
     # --- Kinesis shard maps ----------------------------------------------------------
 
@@ -315,6 +362,10 @@ class Gateway:
         return 200, [(k, v) for k, v in response_headers if k.lower() != "content-length"], payload
 
 
+def _json_headers() -> list[tuple[str, str]]:
+    return [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+
+
 def _stream_param(stream: str) -> dict[str, str]:
     return {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
 
@@ -401,8 +452,8 @@ class _Handler(LoopbackHandler):
             status, response_headers, data = local_service(self.command, self.path, headers, body)
         elif call.service == "kinesis" and call.operation == "PutRecords":
             status, response_headers, data = gateway.put_records(call, fault, self.path, headers, body)
-        elif call.service == "dynamodb" and call.operation == "BatchExecuteStatement":
-            status, response_headers, data = gateway.batch_execute_statement(call, self.path, headers)
+        elif call.service == "dynamodb":
+            status, response_headers, data = gateway.dynamodb_call(call, self.command, self.path, headers, body)
         elif call.service == "kinesis" and call.operation == "PutRecord" and gateway.limiter.enabled:
             status, response_headers, data = self._put_record(call, headers, body)
         else:
@@ -497,3 +548,7 @@ class GatewayServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         super().__init__(address, _Handler)
         self.gateway = gateway
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.gateway.close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _INSERT = re.compile(r'^INSERT INTO "(?P<table>[^"]+)" VALUE \{(?P<attrs>.*)\}$', re.S)
@@ -100,29 +100,34 @@ def translate(statement: dict[str, Any], hash_key: Callable[[str], str]) -> tupl
 
 
 def batch_execute_statement(
-    request: dict[str, Any], single: SingleCall, hash_key: Callable[[str], str], fault_for: FaultFor
+    request: dict[str, Any],
+    single: SingleCall,
+    hash_key: Callable[[str], str],
+    fault_for: FaultFor,
+    each: Callable[[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]], Iterable[dict[str, Any]]] = map,
 ) -> tuple[int, dict[str, Any]]:
+    """The batch's answer, one slot per statement in order. ``each`` runs the statements (the
+    builtin ``map`` by default; the gateway runs them side by side, as they are independent: a
+    batch is not a transaction, and DynamoDB promises no order among its statements)."""
     statements = request.get("Statements") or []
     if not 1 <= len(statements) <= 25:
         return 400, {
             "__type": "com.amazonaws.dynamodb.v20120810#ValidationException",
             "message": f"Statements must hold 1 to 25 statements, got {len(statements)}",
         }
-    responses: list[dict[str, Any]] = []
-    for statement in statements:
+
+    def run(statement: dict[str, Any]) -> dict[str, Any]:
         try:
             operation, params = translate(statement, hash_key)
         except UnsupportedStatement as exc:
-            responses.append({"Error": {"Code": "ValidationError", "Message": str(exc)}})
-            continue
+            return {"Error": {"Code": "ValidationError", "Message": str(exc)}}
         answer: dict[str, Any] = {"TableName": params["TableName"]}
         code, latency = fault_for(operation, params)
         if latency:
             time.sleep(latency)
         if code is not None:
             answer["Error"] = {"Code": _STATEMENT_CODES.get(code, code), "Message": "Injected fault"}
-            responses.append(answer)
-            continue
+            return answer
         status, body = single(operation, params)
         if status >= 300:
             raw = str(body.get("__type", "InternalServerError")).rsplit("#", 1)[-1]
@@ -133,8 +138,9 @@ def batch_execute_statement(
             elif "Item" in body:
                 error["Item"] = body["Item"]
             answer["Error"] = error
-        responses.append(answer)
-    return 200, {"Responses": responses}
+        return answer
+
+    return 200, {"Responses": list(each(run, statements))}
 
 
 def encode(answer: dict[str, Any]) -> bytes:

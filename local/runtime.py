@@ -63,6 +63,8 @@ class LocalRuntime:
     api_port: int = API_PORT
     stack_name: str = "weir-local"
     faults: list[dict[str, Any]] = field(default_factory=list)
+    # Who serves DynamoDB locally: dynalite, or moto (B4's baseline); see local.endpoint.
+    dynamodb: str = "dynalite"
     endpoint: Endpoint | None = None
     stack: LocalStack | None = None
     pools: dict[str, FunctionPool] = field(default_factory=dict)
@@ -73,7 +75,7 @@ class LocalRuntime:
         import threading
 
         try:
-            self.endpoint = Endpoint(self.port, faults=self.faults).start()
+            self.endpoint = Endpoint(self.port, faults=self.faults, dynamodb=self.dynamodb).start()
             self.stack = Deployer(self.endpoint.url, self.stack_name).deploy(self.params)
             base = worker_environment(self.endpoint.url)
             for logical_id, function in self.stack.functions.items():
@@ -89,8 +91,12 @@ class LocalRuntime:
                 settings = MappingSettings.from_properties(props, pool.function.arn, pool.function.role_arn)
                 self.mappings.append(EventSourceMapping(settings, pool, self.endpoint.url))
             if warm:
-                # Cold starts happen in parallel, before traffic, as provisioned concurrency would.
-                warmers = [threading.Thread(target=pool.warm, args=(2,)) for pool in self.pools.values()]
+                # Cold starts happen in parallel, before traffic, as provisioned concurrency would:
+                # two workers per function, and a consumer as many as its mappings run batches at once.
+                wanted = {id(pool): 2 for pool in self.pools.values()}
+                for mapping in self.mappings:
+                    wanted[id(mapping.pool)] = max(wanted[id(mapping.pool)], mapping.concurrency_wanted())
+                warmers = [threading.Thread(target=pool.warm, args=(wanted[id(pool)],)) for pool in self.pools.values()]
                 for thread in warmers:
                     thread.start()
                 for thread in warmers:

@@ -36,7 +36,7 @@ def _children(parent: int) -> list[str]:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="relies on Linux's parent-death signal and /proc")
-def test_kinesalite_and_moto_die_with_a_crashed_endpoint() -> None:
+def test_kinesalite_dynalite_and_moto_die_with_a_crashed_endpoint() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "local.endpoint", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
@@ -44,7 +44,7 @@ def test_kinesalite_and_moto_die_with_a_crashed_endpoint() -> None:
         assert process.stdout is not None
         assert '"ready": true' in process.stdout.readline()
         children = _children(process.pid)
-        assert len(children) == 2
+        assert len(children) == 3  # kinesalite, dynalite, moto server
         os.kill(process.pid, signal.SIGKILL)  # no cleanup code runs
         process.wait()
         deadline = time.monotonic() + 5
