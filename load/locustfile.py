@@ -13,11 +13,17 @@ run fails.
 
 Configuration comes from the stack's outputs (load/stack.py): build/local-stack.json for the local
 runtime, or CloudFormation for ``WEIR_STACK``.
+
+Distributed (``--master`` / ``--worker``): each worker keeps its own ledger and sends it to the
+master when the load ends (load/distributed.py); the master prints the progress line and reconciles
+once. A file named by ``WEIR_ABORT_FILE`` (``make load`` writes it on Ctrl-C) stops the drain and
+the reconciliation at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -26,17 +32,24 @@ from typing import Any
 
 from locust import HttpUser, LoadTestShape, User, between, events, task
 from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
 
+from load.distributed import Collector, counts_of, send_ledger
 from load.plot import Timeline
-from load.reconcile import Ledger, reconcile
+from load.progress import Consumer, Counts, line
+from load.reconcile import DrainStatus, Interrupted, Ledger, reconcile
 from load.stack import StackInfo, load_stack
 
 STACK: StackInfo | None = None
 LEDGER = Ledger()
+COLLECTOR = Collector(LEDGER)
 TIMELINE = Timeline()
 METRICS_FILE = Path(__file__).resolve().parent.parent / "build" / "local-metrics.json"
 EVENTS_PER_REQUEST = int(os.environ.get("WEIR_EVENTS_PER_REQUEST", "50"))
+PROGRESS_SECONDS = float(os.environ.get("WEIR_PROGRESS_SECONDS", "5"))
 SHARD_RECORDS_PER_SECOND = 1000
+# botocore logs "Found credentials in environment variables." at INFO for every new session.
+logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
 def stack() -> StackInfo:
@@ -44,6 +57,15 @@ def stack() -> StackInfo:
     if STACK is None:
         STACK = load_stack()
     return STACK
+
+
+def metrics_file() -> Path | None:
+    return None if os.environ.get("WEIR_STACK") else METRICS_FILE
+
+
+def aborted() -> bool:
+    marker = os.environ.get("WEIR_ABORT_FILE")
+    return marker is not None and Path(marker).exists()
 
 
 def make_events(count: int, keys: int = 256) -> list[dict[str, Any]]:
@@ -72,24 +94,32 @@ class IngestUser(HttpUser):
     @task
     def post_events(self) -> None:
         batch = make_events(EVENTS_PER_REQUEST)
+        ids = [e["event_id"] for e in batch]
         body = json.dumps({"events": batch})
         headers = {"Content-Type": "application/json"}
         if self._signer is not None:
             headers.update(self._signer("POST", f"{self.host}/events", body))
-        LEDGER.sent([e["event_id"] for e in batch])
+        LEDGER.sent(ids)
         with self.client.post(
             "/events", data=body, headers=headers, name="POST /events", catch_response=True
         ) as response:
             if response.status_code in (202, 503):
                 answer = response.json()
                 outcomes = answer.get("events", [])
-                LEDGER.accepted([o["event_id"] for o in outcomes if o["status"] in ("written", "spilled")])
+                LEDGER.accepted(
+                    (o["event_id"] for o in outcomes if o["status"] == "written"),
+                    (o["event_id"] for o in outcomes if o["status"] == "spilled"),
+                )
                 LEDGER.not_taken([o["event_id"] for o in outcomes if o["status"] == "not_taken"])
                 if response.status_code == 503:
                     response.failure(f"503: {len(answer.get('not_taken', []))} events not taken")
+            elif response.status_code == 0:
+                # no answer (connection reset, timeout): taken or not, the client cannot tell
+                LEDGER.unanswered(ids)
+                response.failure("no answer")
             else:
-                # 429 from API Gateway, 5xx: nothing of the request was taken
-                LEDGER.not_taken([e["event_id"] for e in batch])
+                # 429 from API Gateway, 4xx, 5xx: nothing of the request was taken
+                LEDGER.not_taken(ids)
                 response.failure(f"{response.status_code}")
 
 
@@ -123,14 +153,18 @@ class KinesisUser(User):
 
 
 class WeirShape(LoadTestShape):
-    """Users over time, as chosen by WEIR_SHAPE; WEIR_DURATION bounds every shape (seconds)."""
+    """Users over time, as chosen by WEIR_SHAPE; WEIR_DURATION bounds every shape (seconds).
+
+    On a distributed master, the run then waits with no users until every worker's ledger is in."""
 
     def tick(self) -> tuple[int, float] | None:
         duration = float(os.environ.get("WEIR_DURATION", "60"))
         elapsed = self.get_run_time()  # type: ignore[no-untyped-call]
-        if elapsed > duration:
-            return None
         peak = int(os.environ.get("WEIR_PEAK_USERS", "12"))
+        if elapsed > duration:
+            if isinstance(self.runner, MasterRunner) and not aborted() and not COLLECTOR.collected(self.runner):
+                return 0, max(1, peak)
+            return None
         shape = os.environ.get("WEIR_SHAPE", "step")
         if shape == "step":  # five steps up to the peak
             return max(1, int(peak * min(1.0, (int(elapsed / (duration / 5)) + 1) / 5))), peak
@@ -144,16 +178,43 @@ class WeirShape(LoadTestShape):
         raise ValueError(f"WEIR_SHAPE must be step, hold2x, spike or soak, not {shape!r}")
 
 
+def _counts(environment: Environment) -> Counts:
+    if isinstance(environment.runner, MasterRunner):
+        return COLLECTOR.counts()
+    return Counts(**counts_of(LEDGER))
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _wire(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        COLLECTOR.register(runner)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message("weir_ledger_request", lambda *_a, **_k: send_ledger(runner, LEDGER))
+
+
 @events.test_start.add_listener  # type: ignore[untyped-decorator]
 def _start_sampling(environment: Environment, **_: Any) -> None:
-    """Every second: what was offered and accepted, and (locally) what the consumer processed."""
+    """Every second a sample for the plot; every PROGRESS_SECONDS the progress line (workers send
+    their counts to the master instead)."""
     import gevent
 
-    metrics_file = None if os.environ.get("WEIR_STACK") else METRICS_FILE
+    started = time.monotonic()
+    loading = [True]
+    environment.events.test_stop.add_listener(lambda **_: loading.__setitem__(0, False))
 
     def sample() -> None:
+        last_line = 0.0
         while True:
-            TIMELINE.add(len(LEDGER.sent_ids), len(LEDGER.accepted_ids), metrics_file)
+            now = time.monotonic()
+            if isinstance(environment.runner, WorkerRunner):  # the master samples the sum, each second
+                environment.runner.send_message("weir_progress", counts_of(LEDGER))
+            else:
+                counts = _counts(environment)
+                TIMELINE.add(counts.sent, counts.accepted, metrics_file())
+                if loading[0] and now - last_line >= PROGRESS_SECONDS:  # the drain prints its own
+                    print(line("load", now - started, counts, Consumer.read(metrics_file())), flush=True)
+                    last_line = now
             gevent.sleep(1.0)
 
     gevent.spawn(sample)
@@ -162,7 +223,40 @@ def _start_sampling(environment: Environment, **_: Any) -> None:
 @events.quitting.add_listener  # type: ignore[untyped-decorator]
 def _reconcile(environment: Environment, **_: Any) -> None:
     """Account for every event sent; any lost event fails the run."""
-    report = reconcile(LEDGER, stack(), timeout=float(os.environ.get("WEIR_DRAIN_SECONDS", "120")))
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    if aborted():
+        print("interrupted: no reconciliation", flush=True)
+        environment.process_exit_code = 130
+        return
+    started = time.monotonic()
+    counts = Counts(**counts_of(LEDGER))  # complete now: on a master, every worker's is merged in
+    last = [0.0]
+
+    def on_poll(status: DrainStatus) -> None:
+        now = time.monotonic()
+        if status.done or now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            consumer = Consumer.read(metrics_file())
+            stored = status.stored if status.stored or status.done else None  # known after a full pass
+            print(line("drain", now - started, counts, consumer, stored=stored), flush=True)
+
+    try:
+        report = reconcile(
+            LEDGER,
+            stack(),
+            timeout=float(os.environ.get("WEIR_DRAIN_SECONDS", "120")),
+            on_poll=on_poll,
+            interrupted=aborted,
+        )
+    except Interrupted:
+        print("interrupted: reconciliation stopped", flush=True)
+        environment.process_exit_code = 130
+        return
+    if COLLECTOR.done:
+        report.notes.append(f"ledgers from {len(COLLECTOR.done)} workers, reconciled once by the master")
+    if COLLECTOR.missing:
+        report.notes.append(f"no ledger from workers {', '.join(COLLECTOR.missing)}: their events are not counted")
     print(report.render(), flush=True)
     report.write(os.environ.get("WEIR_REPORT_DIR", "reports"))
     concurrency = TIMELINE.concurrency()
@@ -171,5 +265,6 @@ def _reconcile(environment: Environment, **_: Any) -> None:
     plot = Path(os.environ.get("WEIR_REPORT_DIR", "reports")) / "throughput.png"
     if TIMELINE.plot(plot, f"Weir under load ({os.environ.get('WEIR_SHAPE', 'step')})"):
         print(f"plot: {plot}", flush=True)
-    if report.lost or report.sent == 0:  # a load test that sent nothing proved nothing
+    # a load test that sent nothing proved nothing; one missing a worker's ledger proved too little
+    if report.lost or report.sent == 0 or COLLECTOR.missing:
         environment.process_exit_code = 1

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,31 @@ STATE_PATH = ROOT / "build" / "local-stack.json"
 class StackInfo:
     outputs: dict[str, str]
     endpoint_url: str | None  # None: real AWS
+    # One session and one client per service: a new session resolves (and logs) credentials again.
+    _clients: dict[tuple[str, float], Any] = field(default_factory=dict, repr=False)
+    _session: Any = field(default=None, repr=False)
 
     @property
     def api_url(self) -> str:
         return self.outputs["IngestApiUrl"].rstrip("/")
 
     def client(self, service: str, read_timeout: float = 10) -> Any:
+        """The stack's client for ``service`` (made once; boto3 clients are thread-safe)."""
         import boto3
         from botocore.config import Config
 
-        config = Config(
-            connect_timeout=2, read_timeout=read_timeout, retries={"mode": "standard", "total_max_attempts": 3}
-        )
-        return boto3.session.Session().client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
+        key = (service, read_timeout)
+        if key not in self._clients:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            config = Config(
+                connect_timeout=2,
+                read_timeout=read_timeout,
+                retries={"mode": "standard", "total_max_attempts": 3},
+                max_pool_connections=50,
+            )
+            self._clients[key] = self._session.client(service, endpoint_url=self.endpoint_url, config=config)
+        return self._clients[key]
 
     def signer(self) -> Callable[[str, str, str], dict[str, str]]:
         """SigV4 headers for the IAM-authenticated HTTP API (service execute-api)."""
