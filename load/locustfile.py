@@ -201,7 +201,7 @@ def _start_sampling(environment: Environment, **_: Any) -> None:
 
     started = time.monotonic()
     loading = [True]
-    environment.events.test_stop.add_listener(lambda **_: loading.__setitem__(0, False))
+    environment.events.test_stop.add_listener(lambda **_: loading.__setitem__(0, False))  # type: ignore[no-untyped-call]
 
     def sample() -> None:
         last_line = 0.0
