@@ -111,13 +111,13 @@ redrive: setup ## Redrive failed records: on the running `make up`, or on a depl
 	$(BIN)/python -m tools.redrive $(if $(STACK),--stack "$(STACK)") --event '$(or $(EVENT),{})'
 
 .PHONY: load
-load: setup ## Bounded headless Locust run (~60 s) against the local runtime, reconciled; reports in reports/
-	$(BIN)/python -m load.run_load $(ARGS)
+load: setup ## Bounded headless Locust run (30 s of load, about 80 s in all) on the local runtime, reconciled; reports/ (WORKERS=N)
+	$(BIN)/python -m load.run_load $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
 
 .PHONY: load-aws
-load-aws: setup ## The same load against a deployed stack: make load-aws STACK=weir-dev (see docs/load-testing.md)
+load-aws: setup ## The same load against a deployed stack: make load-aws STACK=weir-dev [WORKERS=4] (docs/load-testing.md)
 	@test -n "$(STACK)" || (echo "make load-aws needs STACK=<deployed stack name>" >&2; exit 2)
-	WEIR_STACK="$(STACK)" WEIR_SIGV4=1 $(BIN)/python -m load.run_load $(ARGS)
+	WEIR_STACK="$(STACK)" WEIR_SIGV4=1 $(BIN)/python -m load.run_load $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
 
 .PHONY: plan
 plan: setup ## Capacity plan: shards, consumer concurrency, cost (ARGS="--events-per-second 5000 --record-bytes 1200")
