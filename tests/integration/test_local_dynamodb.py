@@ -81,6 +81,9 @@ def test_a_failed_condition_returns_the_old_item_when_asked(table: tuple[Any, st
 def test_partiql_batches_and_faults_reach_the_local_dynamodb(table: tuple[Any, str], local_aws: LocalEndpoint) -> None:
     client, name = table
     client.put_item(TableName=name, Item={"id": {"S": "taken"}})
+    client.put_item(TableName=name, Item={"id": {"S": "other"}})
+    # a batch is not ordered (DynamoDB promises no order; the gateway runs statements side by side):
+    # no two statements touch one item, as the coalescer never puts two writes to one item in a round
     answer = client.batch_execute_statement(
         Statements=[
             {
@@ -88,13 +91,14 @@ def test_partiql_batches_and_faults_reach_the_local_dynamodb(table: tuple[Any, s
                 "Parameters": [{"S": "new"}, {"N": "1"}],
             },
             {"Statement": f"INSERT INTO \"{name}\" VALUE {{'id': ?}}", "Parameters": [{"S": "taken"}]},
-            {"Statement": f'UPDATE "{name}" SET "n" = ? WHERE "id" = ?', "Parameters": [{"N": "2"}, {"S": "new"}]},  # noqa: S608 - a test's own table name
+            {"Statement": f'UPDATE "{name}" SET "n" = ? WHERE "id" = ?', "Parameters": [{"N": "2"}, {"S": "other"}]},  # noqa: S608 - a test's own table name
         ]
     )["Responses"]
     assert "Error" not in answer[0]
     assert answer[1]["Error"]["Code"] == "DuplicateItem"
     assert "Error" not in answer[2]
-    assert client.get_item(TableName=name, Key={"id": {"S": "new"}})["Item"]["n"] == {"N": "2"}
+    assert client.get_item(TableName=name, Key={"id": {"S": "new"}})["Item"]["n"] == {"N": "1"}
+    assert client.get_item(TableName=name, Key={"id": {"S": "other"}})["Item"]["n"] == {"N": "2"}
     local_aws.add_fault(service="dynamodb", operation="PutItem", error="ProvisionedThroughputExceededException")
     with pytest.raises(ClientError) as throttled:
         client.put_item(TableName=name, Item={"id": {"S": "later"}})
