@@ -118,11 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-events", type=int, default=3000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    from local.deployer import local_credentials
+
+    for name, value in local_credentials().items():
         os.environ.setdefault(name, value)
     # The baseline is moto server's DynamoDB, measured in this run; the local runtime's default is dynalite.
     runs = {name: measure(name, args.events, args.rate, args.throughput_events) for name in ("moto", "dynalite")}

@@ -118,12 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    for variable, value in {
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(variable, value)
+    from local.deployer import local_credentials
+
+    for name, value in local_credentials().items():
+        os.environ.setdefault(name, value)
     from local.endpoint import Endpoint
 
     with Endpoint(port=0, limits_enabled=False) as endpoint:

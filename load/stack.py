@@ -108,9 +108,10 @@ def load_stack(name: str | None = None) -> StackInfo:
         if not STATE_PATH.exists():
             raise RuntimeError(f"no local runtime: {STATE_PATH} is missing (make up, or WEIR_STACK=<deployed stack>)")
         state = json.loads(STATE_PATH.read_text())
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        from local.deployer import local_credentials
+
+        for variable, value in local_credentials().items():
+            os.environ.setdefault(variable, value)
         name, endpoint_url = state["stack"]["name"], state["endpoint"]
     stack = StackInfo({}, endpoint_url)
     described = stack.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]

@@ -88,6 +88,15 @@ LOCAL_ACCESS_KEY_ID = "local"
 LOCAL_SECRET_ACCESS_KEY = "local"  # noqa: S105 - a placeholder; the local endpoint checks no signature
 
 
+def local_credentials() -> dict[str, str]:
+    """The environment that points boto3's default credential chain at the placeholders."""
+    return {
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+    }
+
+
 def local_client(service: str, endpoint_url: str, read_timeout: float = 30) -> Any:
     """A boto3 client for the local endpoint, with explicit timeouts and placeholder credentials."""
     config = Config(connect_timeout=2, read_timeout=read_timeout, retries={"mode": "standard", "total_max_attempts": 3})

@@ -77,7 +77,13 @@ class DynaliteGaps:
         return operation in CONDITIONAL_WRITES and params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
 
     def add_old_item(
-        self, operation: str, params: dict[str, Any], status: int, data: bytes, single: SingleCall
+        self,
+        operation: str,
+        params: dict[str, Any],
+        status: int,
+        data: bytes,
+        single: SingleCall,
+        key_names: Callable[[str], list[str]],
     ) -> bytes:
         """The failed conditional write's error body, with ``Item`` as DynamoDB adds it."""
         if status != 400:
@@ -90,7 +96,7 @@ class DynaliteGaps:
             "ConditionalCheckFailedException"
         ):
             return data
-        key = params.get("Key") if operation != "PutItem" else self._key_of_item(params, single)
+        key = params.get("Key") if operation != "PutItem" else self._key_of_item(params, key_names)
         if not key:
             return data
         got_status, got = single("GetItem", {"TableName": params["TableName"], "Key": key, "ConsistentRead": True})
@@ -99,12 +105,12 @@ class DynaliteGaps:
         return json.dumps(answer).encode()
 
     @staticmethod
-    def _key_of_item(params: dict[str, Any], single: SingleCall) -> dict[str, Any] | None:
-        status, described = single("DescribeTable", {"TableName": params.get("TableName")})
-        if status != 200:
+    def _key_of_item(params: dict[str, Any], key_names: Callable[[str], list[str]]) -> dict[str, Any] | None:
+        try:
+            names = key_names(str(params.get("TableName")))
+        except LookupError:
             return None
         item = params.get("Item") or {}
-        names = [k["AttributeName"] for k in described["Table"]["KeySchema"]]
         if not all(name in item for name in names):
             return None
         return {name: item[name] for name in names}

@@ -166,14 +166,15 @@ class EventSourceMapping:
 
     # --- lifecycle --------------------------------------------------------------------
 
+    def _shards(self) -> list[dict[str, Any]]:
+        return list(self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"])
+
     def concurrency_wanted(self) -> int:
         """Batches this mapping can have in flight at once: shards x ParallelizationFactor."""
-        shards = self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"]
-        return len(shards) * self.settings.parallelization
+        return len(self._shards()) * self.settings.parallelization
 
     def start(self) -> None:
-        shards = self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"]
-        for shard in shards:
+        for shard in self._shards():
             shard_id = shard["ShardId"]
             lanes = [_Lane(2 * self.settings.batch_size) for _ in range(self.settings.parallelization)]
             self.lanes[shard_id] = lanes

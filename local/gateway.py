@@ -166,7 +166,7 @@ class Gateway:
         self._local = _Backends()
         self._shard_maps: dict[str, tuple[float, ShardMap]] = {}
         self._shard_lock = threading.Lock()
-        self._hash_keys: dict[str, str] = {}
+        self._key_names: dict[str, list[str]] = {}
 
     def close(self) -> None:
         self._statements.shutdown(wait=False, cancel_futures=True)
@@ -216,6 +216,19 @@ class Gateway:
 
         return single
 
+    def key_names(self, table: str, single: Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]) -> list[str]:
+        """The table's key attribute names, hash key first: DescribeTable once per table, then
+        from memory. Raises LookupError naming the table when it cannot be described."""
+        found = self._key_names.get(table)
+        if found is None:
+            status, answer = single("DescribeTable", {"TableName": table})
+            if status >= 300:
+                raise LookupError(f"table {table!r}: {answer.get('message', status)}")
+            schema = sorted(answer["Table"]["KeySchema"], key=lambda key: key["KeyType"] != "HASH")
+            found = [key["AttributeName"] for key in schema]
+            self._key_names[table] = found
+        return found
+
     def dynamodb_call(
         self, call: Call, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -229,7 +242,9 @@ class Gateway:
         status, response_headers, data = self.forward(self.dynamodb, method, path, headers, body)
         if gaps is not None and gaps.wants_old_item(call.operation, call.params):
             single = self.dynamodb_single(path, headers)
-            completed = gaps.add_old_item(call.operation, call.params, status, data, single)
+            completed = gaps.add_old_item(
+                call.operation, call.params, status, data, single, lambda table: self.key_names(table, single)
+            )
             if completed is not data:
                 response_headers = [
                     (k, v) for k, v in response_headers if k.lower() not in {"content-length", "x-amz-crc32"}
@@ -244,14 +259,10 @@ class Gateway:
         single = self.dynamodb_single(path, headers)
 
         def key_of(table: str) -> str:
-            found = self._hash_keys.get(table)
-            if found is None:
-                status, answer = single("DescribeTable", {"TableName": table})
-                if status >= 300:
-                    raise partiql.UnsupportedStatement(f"table {table!r}: {answer.get('message', status)}")
-                found = next(k["AttributeName"] for k in answer["Table"]["KeySchema"] if k["KeyType"] == "HASH")
-                self._hash_keys[table] = found
-            return found
+            try:
+                return self.key_names(table, single)[0]
+            except LookupError as exc:
+                raise partiql.UnsupportedStatement(str(exc)) from exc
 
         def fault_for(operation: str, params: dict[str, Any]) -> tuple[str | None, float]:
             fault = self.faults.pick("dynamodb", operation, params)

@@ -24,7 +24,7 @@ from typing import Any
 
 import urllib3
 
-from local.deployer import local_client
+from local.deployer import local_client, local_credentials
 from local.endpoint import DEFAULT_PORT
 from local.readback import failure_destination_event_ids, peek_queue
 from local.runtime import LocalRuntime
@@ -186,12 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"make run: {exc}", file=sys.stderr)
         return 2
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ[name] = value
+    os.environ.update(local_credentials())
     started = time.monotonic()
     try:
         runtime = LocalRuntime(params, port=args.port, api_port=args.api_port).start()

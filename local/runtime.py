@@ -11,12 +11,12 @@ from typing import Any
 
 from local.api import DEFAULT_PORT as API_PORT
 from local.api import ApiServer, RouteThrottle
-from local.deployer import Deployer, LocalStack, local_outputs, publish_outputs
+from local.deployer import Deployer, LocalStack, local_credentials, local_outputs, publish_outputs
 from local.endpoint import DEFAULT_PORT, Endpoint
 from local.esm import EventSourceMapping, MappingSettings
 from local.functions import FunctionPool
 from local.lambda_api import LambdaApi
-from local.template import ROOT, load_template
+from local.template import LOCAL_REGION, ROOT, load_template
 
 STATE_PATH = ROOT / "build" / "local-stack.json"
 # Each function's output (Powertools JSON logs and EMF metrics), as its log group would hold it.
@@ -32,10 +32,8 @@ def worker_environment(endpoint_url: str) -> dict[str, str]:
     """What every local function process sees besides its template environment."""
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        **local_credentials(),
+        "AWS_REGION": LOCAL_REGION,
         "AWS_EC2_METADATA_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("WEIR_LOCAL_LOG_LEVEL", "INFO"),
@@ -133,12 +131,7 @@ class LocalRuntime:
 
     def environment(self) -> dict[str, str]:
         assert self.endpoint is not None
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint.url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+        return {"AWS_ENDPOINT_URL": self.endpoint.url, **local_credentials()}
 
     def _write_state(self, path: Path = STATE_PATH) -> None:
         assert self.stack is not None
