@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -52,11 +53,19 @@ SHARD_RECORDS_PER_SECOND = 1000
 logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
+# Locust has patched threading for gevent by now: a greenlet waiting here lets the first one finish.
+_STACK_LOCK = threading.Lock()
+
+
 def stack() -> StackInfo:
+    """The stack's outputs and clients, loaded once: without the lock, every user starting while the
+    first DescribeStacks call is on the wire would load its own (150 users: 150 sessions and clients,
+    seconds of CPU before the first event is sent)."""
     global STACK
-    if STACK is None:
-        STACK = load_stack()
-    return STACK
+    with _STACK_LOCK:
+        if STACK is None:
+            STACK = load_stack()
+        return STACK
 
 
 def metrics_file() -> Path | None:
@@ -69,17 +78,22 @@ def aborted() -> bool:
 
 
 def make_events(count: int, keys: int = 256) -> list[dict[str, Any]]:
+    """``count`` envelopes, each with a fresh random event id and one of ``keys`` partition keys
+    (one uuid4 an event: its random bits pick the key too)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return [
-        {
-            "event_id": f"load-{uuid.uuid4()}",
-            "type": "load.event",
-            "occurred_at": now,
-            "partition_key": f"load-key-{uuid.uuid4().int % keys}",
-            "payload": {"n": i},
-        }
-        for i in range(count)
-    ]
+    events = []
+    for i in range(count):
+        event_id = uuid.uuid4()
+        events.append(
+            {
+                "event_id": f"load-{event_id}",
+                "type": "load.event",
+                "occurred_at": now,
+                "partition_key": f"load-key-{event_id.int % keys}",
+                "payload": {"n": i},
+            }
+        )
+    return events
 
 
 class IngestUser(HttpUser):
@@ -103,24 +117,38 @@ class IngestUser(HttpUser):
         with self.client.post(
             "/events", data=body, headers=headers, name="POST /events", catch_response=True
         ) as response:
-            if response.status_code in (202, 503):
-                answer = response.json()
-                outcomes = answer.get("events", [])
+            outcomes = _outcomes(response) if response.status_code in (202, 503) else None
+            if outcomes is not None:  # the ingest function's answer: an outcome for every event
                 LEDGER.accepted(
                     (o["event_id"] for o in outcomes if o["status"] == "written"),
                     (o["event_id"] for o in outcomes if o["status"] == "spilled"),
                 )
                 LEDGER.not_taken([o["event_id"] for o in outcomes if o["status"] == "not_taken"])
                 if response.status_code == 503:
-                    response.failure(f"503: {len(answer.get('not_taken', []))} events not taken")
+                    refused = sum(1 for o in outcomes if o["status"] == "not_taken")
+                    response.failure(f"503: {refused} events not taken")
+            elif response.status_code == 202:
+                # accepted, but not as the function answers: what was taken cannot be told
+                LEDGER.unanswered(ids)
+                response.failure("202 without an outcome per event")
             elif response.status_code == 0:
                 # no answer (connection reset, timeout): taken or not, the client cannot tell
                 LEDGER.unanswered(ids)
                 response.failure("no answer")
             else:
-                # 429 from API Gateway, 4xx, 5xx: nothing of the request was taken
+                # API Gateway's own 429 or 503 (the function's concurrency is exhausted: it never
+                # ran), 4xx, 5xx: nothing of the request was taken
                 LEDGER.not_taken(ids)
                 response.failure(f"{response.status_code}")
+
+
+def _outcomes(response: Any) -> list[dict[str, Any]] | None:
+    """The ingest function's per-event outcomes, or None when the answer is not the function's."""
+    try:
+        outcomes = response.json().get("events")
+    except (ValueError, AttributeError):
+        return None
+    return outcomes if isinstance(outcomes, list) else None
 
 
 class KinesisUser(User):

@@ -41,33 +41,50 @@ class Interrupted(Exception):
 
 @dataclass
 class Ledger:
-    """What the clients know of each event id. Insertion-ordered (dicts), so the newest are last."""
+    """What the clients know of each event id. Insertion-ordered (dicts), so the newest are last.
+
+    Every id sent is pending until the client records an outcome for it; whatever is still pending
+    when the run ends (a request cut off when Locust stopped its user, an answer the client did not
+    understand) is reconciled as unanswered, never dropped from the count."""
 
     sent_count: int = 0
     accepted_ids: dict[str, None] = field(default_factory=dict)
     spilled_ids: set[str] = field(default_factory=set)  # accepted into the overflow queue, not the stream
     not_taken_ids: set[str] = field(default_factory=set)
     unanswered_ids: set[str] = field(default_factory=set)  # no answer: taken or not, the client cannot tell
+    pending_ids: dict[str, None] = field(default_factory=dict)  # sent, no outcome recorded yet
 
     def sent(self, ids: list[str]) -> None:
         self.sent_count += len(ids)
+        self.pending_ids.update(dict.fromkeys(ids))
+
+    def _answered(self, ids: list[str]) -> list[str]:
+        pop = self.pending_ids.pop
+        for event_id in ids:
+            pop(event_id, None)
+        return ids
 
     def accepted(self, ids: Iterable[str], spilled: Iterable[str] = ()) -> None:
-        self.accepted_ids.update(dict.fromkeys(ids))
-        spilled = list(spilled)
+        self.accepted_ids.update(dict.fromkeys(self._answered(list(ids))))
+        spilled = self._answered(list(spilled))
         self.accepted_ids.update(dict.fromkeys(spilled))
         self.spilled_ids.update(spilled)
 
     def not_taken(self, ids: Iterable[str]) -> None:
-        self.not_taken_ids.update(ids)
+        self.not_taken_ids.update(self._answered(list(ids)))
 
     def unanswered(self, ids: Iterable[str]) -> None:
-        self.unanswered_ids.update(ids)
+        self.unanswered_ids.update(self._answered(list(ids)))
+
+    def close(self) -> None:
+        """The run is over: whatever has no outcome is unanswered."""
+        self.unanswered(list(self.pending_ids))
 
     # --- across processes (Locust workers -> master) ------------------------------------
 
     def chunks(self, size: int = 20_000) -> Iterator[dict[str, Any]]:
         """The ledger as messages of at most ``size`` ids each; :meth:`merge` takes them back."""
+        self.close()
         yield {"sent_count": self.sent_count}
         for name, ids in (
             ("accepted", list(self.accepted_ids)),
@@ -112,7 +129,7 @@ class Report:
             ("sent", self.sent),
             ("accepted", self.accepted),
             ("not taken (client told; retry is the client's)", self.not_taken),
-            ("no answer (request failed in transit)", self.unanswered),
+            ("no answer the client could read (cut off, or not per event)", self.unanswered),
             ("  of which found in the events table", self.unanswered_stored),
             ("in the events table", self.stored),
             *[(f"waiting: {place}", count) for place, count in self.waiting.items()],
@@ -267,6 +284,7 @@ def reconcile(
     interrupted: Callable[[], bool] = lambda: False,
 ) -> Report:
     """Drain (up to ``timeout``), then account for every event sent."""
+    ledger.close()
     check = TableCheck(stack)
     drain(ledger, check, timeout, poll, on_poll=on_poll, interrupted=interrupted)
     if interrupted():

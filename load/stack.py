@@ -17,6 +17,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_PATH = ROOT / "build" / "local-stack.json"
+CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -24,27 +25,31 @@ class StackInfo:
     outputs: dict[str, str]
     endpoint_url: str | None  # None: real AWS
     # One session and one client per service: a new session resolves (and logs) credentials again.
-    _clients: dict[tuple[str, float], Any] = field(default_factory=dict, repr=False)
+    _clients: dict[tuple[str, float, int, bool], Any] = field(default_factory=dict, repr=False)
     _session: Any = field(default=None, repr=False)
 
     @property
     def api_url(self) -> str:
         return self.outputs["IngestApiUrl"].rstrip("/")
 
-    def client(self, service: str, read_timeout: float = 10) -> Any:
-        """The stack's client for ``service`` (made once; boto3 clients are thread-safe)."""
+    def client(self, service: str, read_timeout: float = 10, attempts: int = 3, validate: bool = True) -> Any:
+        """The stack's client for ``service`` (made once per settings; boto3 clients are thread-safe).
+
+        ``validate=False`` skips botocore's client-side parameter validation: the service
+        validates anyway, and for a load generator it is CPU spent on every record."""
         import boto3
         from botocore.config import Config
 
-        key = (service, read_timeout)
+        key = (service, read_timeout, attempts, validate)
         if key not in self._clients:
             if self._session is None:
                 self._session = boto3.session.Session()
             config = Config(
-                connect_timeout=2,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 read_timeout=read_timeout,
-                retries={"mode": "standard", "total_max_attempts": 3},
+                retries={"mode": "standard", "total_max_attempts": attempts},
                 max_pool_connections=50,
+                parameter_validation=validate,
             )
             self._clients[key] = self._session.client(service, endpoint_url=self.endpoint_url, config=config)
         return self._clients[key]
@@ -74,8 +79,10 @@ class StackInfo:
         from weir.aws import ClientSettings
         from weir.producer import Producer
 
-        settings = ClientSettings(connect_timeout=1, read_timeout=2, max_attempts=1)
-        kinesis = self.client("kinesis")
+        # The producer runs its own retries (failed entries only) within the call's deadline: its
+        # client makes one attempt, and the deadline arithmetic uses the same settings.
+        settings = ClientSettings(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=5, max_attempts=1)
+        kinesis = self.client("kinesis", read_timeout=settings.read_timeout, attempts=1, validate=False)
         fire = environment.events.request.fire
 
         class TimedKinesis:

@@ -15,12 +15,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local.functions import FunctionPool, ThrottledError
-from local.httpd import LoopbackHandler
+from local.httpd import LoopbackHandler, LoopbackServer
 
 log = logging.getLogger("weir.api")
 DEFAULT_PORT = 3000
@@ -124,7 +123,7 @@ class _Handler(LoopbackHandler):
         return event
 
 
-class ApiServer(ThreadingHTTPServer):
+class ApiServer(LoopbackServer):
     daemon_threads = True
     request_queue_size = 256
     allow_reuse_address = True

@@ -9,7 +9,7 @@ every client (the functions, the AWS CLI, Locust) meets it the same way:
 * faults (:mod:`local.faults`), managed at ``/_weir/faults``.
 
 Control API (JSON): ``GET|POST|DELETE /_weir/faults``, ``DELETE /_weir/faults/<id>``,
-``GET|PUT /_weir/limits``, ``GET /_weir/health``.
+``GET|PUT /_weir/limits``, ``GET /_weir/stats`` (records each stream accepted), ``GET /_weir/health``.
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ import struct
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local import partiql
 from local.dynalite_gaps import TTL_OPERATIONS, DynaliteGaps
 from local.faults import Fault, FaultError, FaultSet
-from local.httpd import HOP_BY_HOP, LoopbackHandler
+from local.httpd import HOP_BY_HOP, LoopbackHandler, LoopbackServer
 from local.limits import Shard, ShardMap, ShardWriteLimiter, hash_key
 
 log = logging.getLogger("weir.gateway")
@@ -167,6 +167,10 @@ class Gateway:
         self._shard_maps: dict[str, tuple[float, ShardMap]] = {}
         self._shard_lock = threading.Lock()
         self._key_names: dict[str, list[str]] = {}
+        # Records the stream accepted, per stream name (GET /_weir/stats): what a benchmark counts
+        # as written, whoever wrote them.
+        self.records_written: Counter[str] = Counter()
+        self._written_lock = threading.Lock()
 
     def close(self) -> None:
         self._statements.shutdown(wait=False, cancel_futures=True)
@@ -320,6 +324,24 @@ class Gateway:
             self._shard_maps[stream] = (now, result)
         return result
 
+    def count_written(self, call: Call, status: int, data: bytes) -> None:
+        """Add the records a successful PutRecord or PutRecords wrote to the stream's count."""
+        stream = call.params.get("StreamARN") or call.params.get("StreamName")
+        if status != 200 or not isinstance(stream, str):
+            return
+        written = 1
+        if call.operation == "PutRecords":
+            entries = call.params.get("Records")
+            failed = _FAILED_RECORD_COUNT.match(data)
+            written = len(entries) if isinstance(entries, list) else 0
+            written -= int(failed[1]) if failed else int(json.loads(data).get("FailedRecordCount", 0))
+        with self._written_lock:
+            self.records_written[_stream_name(stream)] += written
+
+    def written(self) -> dict[str, int]:
+        with self._written_lock:
+            return dict(self.records_written)
+
     # --- PutRecords: faults per entry and shard limits, then forward the rest ---------
 
     def put_records(
@@ -371,6 +393,10 @@ class Gateway:
         failed = sum(1 for r in results if "ErrorCode" in r)
         payload = json.dumps({"FailedRecordCount": failed, "Records": results}).encode()
         return 200, [(k, v) for k, v in response_headers if k.lower() != "content-length"], payload
+
+
+# Both kinesalite and this gateway write FailedRecordCount first; anything else is parsed in full.
+_FAILED_RECORD_COUNT = re.compile(rb'\{\s*"FailedRecordCount"\s*:\s*(\d+)')
 
 
 def _json_headers() -> list[tuple[str, str]]:
@@ -469,6 +495,8 @@ class _Handler(LoopbackHandler):
             status, response_headers, data = self._put_record(call, headers, body)
         else:
             status, response_headers, data = gateway.forward(backend, self.command, self.path, headers, body)
+        if call.service == "kinesis" and call.operation in ("PutRecord", "PutRecords"):
+            gateway.count_written(call, status, data)
         self.reply(status, response_headers, data)
 
     def _put_record(
@@ -522,6 +550,8 @@ class _Handler(LoopbackHandler):
         elif path.startswith("/_weir/faults/") and self.command == "DELETE":
             removed = gateway.faults.remove(path.rsplit("/", 1)[-1])
             self._json(200 if removed else 404, {"removed": removed})
+        elif path == "/_weir/stats" and self.command == "GET":
+            self._json(200, {"kinesis_records_written": gateway.written()})
         elif path == "/_weir/limits" and self.command == "GET":
             limiter = gateway.limiter
             self._json(
@@ -551,7 +581,7 @@ class _Handler(LoopbackHandler):
             self._json(404, {"message": f"no control endpoint {self.command} {path}"})
 
 
-class GatewayServer(ThreadingHTTPServer):
+class GatewayServer(LoopbackServer):
     daemon_threads = True
     request_queue_size = 256
     allow_reuse_address = True

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 log = logging.getLogger("weir.httpd")
@@ -68,3 +69,16 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """A threading HTTP server for which a client that goes away mid-request is not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError)):
+            # A load generator stopping its users, a client timing out: the client is gone, and
+            # with it whoever could read the answer. Not worth a traceback on the console.
+            log.debug("client %s went away: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)

@@ -47,6 +47,9 @@ class LocalEndpoint:
     def limits(self) -> dict[str, Any]:
         return dict(self._call("GET", "/_weir/limits"))
 
+    def records_written(self, stream: str) -> int:
+        return int(self._call("GET", "/_weir/stats")["kinesis_records_written"].get(stream, 0))
+
     def unique(self, prefix: str) -> str:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

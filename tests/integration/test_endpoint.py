@@ -8,8 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+
+from tests.endpoint import LocalEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,3 +60,23 @@ def test_kinesalite_dynalite_and_moto_die_with_a_crashed_endpoint() -> None:
             process.kill()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_endpoint_counts_the_records_each_stream_accepted(local_aws: LocalEndpoint) -> None:
+    """GET /_weir/stats counts what the stream took, not what was offered: throttled entries and
+    failed calls add nothing (what benchmarks count as written, whoever the writer)."""
+    kinesis = boto3.client("kinesis", endpoint_url=local_aws.url)
+    name = local_aws.unique("counted")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    time.sleep(1.1)  # a full token bucket
+    records: list[Any] = [{"Data": b"x" * 10, "PartitionKey": f"k{i}"} for i in range(500)]
+    answers = [kinesis.put_records(StreamName=name, Records=records) for _ in range(3)]  # 1,500 > 1,000/s
+    kinesis.put_record(StreamName=name, Data=b"one", PartitionKey="k")
+    with pytest.raises(kinesis.exceptions.ResourceNotFoundException):
+        kinesis.put_records(StreamName=name + "-missing", Records=records[:5])
+    accepted = sum(len(a["Records"]) - a["FailedRecordCount"] for a in answers)
+
+    assert sum(a["FailedRecordCount"] for a in answers) > 0  # the limit refused some
+    assert local_aws.records_written(name) == accepted + 1
+    assert local_aws.records_written(name + "-missing") == 0

@@ -20,11 +20,12 @@ from load.stack import StackInfo
 ids = st.lists(st.uuids().map(lambda u: f"load-{u}"), unique=True, max_size=60)
 
 
-@given(accepted=ids, spilled=ids, not_taken=ids, unanswered=ids, sent=st.integers(0, 10_000))
+@given(accepted=ids, spilled=ids, not_taken=ids, unanswered=ids, cut_off=ids, sent=st.integers(0, 10_000))
 def test_a_ledger_survives_the_trip_from_worker_to_master(
-    accepted: list[str], spilled: list[str], not_taken: list[str], unanswered: list[str], sent: int
+    accepted: list[str], spilled: list[str], not_taken: list[str], unanswered: list[str], cut_off: list[str], sent: int
 ) -> None:
     worker = Ledger(sent_count=sent)
+    worker.sent(cut_off)  # requests cut off when the worker stopped its users: no outcome recorded
     worker.accepted(accepted, spilled)
     worker.not_taken(not_taken)
     worker.unanswered(unanswered)
@@ -37,6 +38,7 @@ def test_a_ledger_survives_the_trip_from_worker_to_master(
     assert master.spilled_ids == worker.spilled_ids
     assert master.not_taken_ids == worker.not_taken_ids
     assert master.unanswered_ids == worker.unanswered_ids
+    assert master.unanswered_ids >= set(cut_off) - set(accepted) - set(spilled) - set(not_taken)
 
 
 class GrowingTable:
@@ -189,6 +191,25 @@ def test_every_event_is_accounted_for_and_no_queue_is_received_from(stack: Stack
         QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["ApproximateReceiveCount"]
     )["Messages"]
     assert {m["Attributes"]["ApproximateReceiveCount"] for m in messages} == {"1"}
+
+
+def test_an_event_sent_without_an_outcome_is_never_left_out_of_the_count(stack: StackInfo) -> None:
+    """A request cut off when Locust stopped its user, or an answer that was not the function's (API
+    Gateway's own 503): its events were sent and have no outcome. They are reconciled as unanswered
+    (and looked for in the table), so the rows always add up to what was sent."""
+    ledger = Ledger()
+    ledger.sent(["taken", "refused", "cut-off-stored", "cut-off-missing"])
+    ledger.accepted(["taken"])
+    ledger.not_taken(["refused"])
+    _store(["taken", "cut-off-stored"])
+
+    report = reconcile(ledger, stack, timeout=0)
+
+    assert report.sent == 4
+    assert (report.accepted, report.not_taken, report.unanswered) == (1, 1, 2)
+    assert report.accepted + report.not_taken + report.unanswered == report.sent
+    assert report.unanswered_stored == 1
+    assert report.lost == 0
 
 
 def test_spilled_events_the_queue_does_not_hold_are_lost(stack: StackInfo) -> None:
