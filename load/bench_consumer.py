@@ -81,6 +81,7 @@ def _inprocess_resources(latency_ms: int) -> None:
             "EVENTS_TABLE_NAME": "bench-events",
             "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
             "QUARANTINE_QUEUE_URL": queue,
+            "LARGE_MESSAGE_BUCKET_NAME": "bench-large-messages",
         }
     )
 
@@ -125,6 +126,7 @@ def _standin(latency_ms: int) -> Iterator[Callable[[], dict[str, int]]]:
         os.environ.setdefault("IDEMPOTENCY_TABLE_NAME", "bench-idempotency")
         # Never called by a batch without poison records; the stand-in would refuse it.
         os.environ.setdefault("QUARANTINE_QUEUE_URL", "http://127.0.0.1:1/000000000000/bench-quarantine")
+        os.environ.setdefault("LARGE_MESSAGE_BUCKET_NAME", "bench-large-messages")  # never written either
 
         def calls() -> dict[str, int]:
             with urllib.request.urlopen(f"{url}/__stats", timeout=5) as answer:  # noqa: S310 - http://127.0.0.1 checked above

@@ -36,7 +36,8 @@ from local import partiql
 from local.dynalite_gaps import TTL_OPERATIONS, DynaliteGaps
 from local.faults import Fault, FaultError, FaultSet
 from local.httpd import HOP_BY_HOP, LoopbackHandler, LoopbackServer
-from local.limits import Shard, ShardMap, ShardWriteLimiter, hash_key
+from local.limits import ShardWriteLimiter
+from weir.shards import ShardMap, hash_key
 
 log = logging.getLogger("weir.gateway")
 
@@ -290,7 +291,7 @@ class Gateway:
             cached = self._shard_maps.get(stream)
             if cached and now - cached[0] < SHARD_MAP_TTL_SECONDS:
                 return cached[1]
-        shards: list[Shard] = []
+        listed: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             request: dict[str, Any] = {"NextToken": token} if token else _stream_param(stream)
@@ -309,17 +310,11 @@ class Gateway:
             if status != 200:
                 return None
             page = json.loads(data)
-            for shard in page.get("Shards", []):
-                if "EndingSequenceNumber" in shard.get("SequenceNumberRange", {}):
-                    continue  # closed by a reshard: takes no writes
-                hash_range = shard["HashKeyRange"]
-                shards.append(
-                    Shard(shard["ShardId"], int(hash_range["StartingHashKey"]), int(hash_range["EndingHashKey"]))
-                )
+            listed.extend(page.get("Shards", []))
             token = page.get("NextToken")
             if not token:
                 break
-        result = ShardMap(shards)
+        result = ShardMap.from_listing(listed)  # open shards only: a closed one takes no writes
         with self._shard_lock:
             self._shard_maps[stream] = (now, result)
         return result

@@ -7,44 +7,15 @@ over the limit fails inside a 200 PutRecords response with ProvisionedThroughput
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+
+from weir.shards import Shard
 
 MIB = 1024 * 1024
 RECORDS_PER_SECOND = 1000
 BYTES_PER_SECOND = 1 * MIB
-
-
-def hash_key(partition_key: str, explicit_hash_key: str | None = None) -> int:
-    """The 128-bit hash key Kinesis places a record by."""
-    if explicit_hash_key:
-        return int(explicit_hash_key)
-    return int(hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False).hexdigest(), 16)
-
-
-@dataclass(frozen=True)
-class Shard:
-    shard_id: str
-    start: int
-    end: int
-
-
-class ShardMap:
-    """Open shards of one stream, sorted by the start of their hash-key range."""
-
-    def __init__(self, shards: Sequence[Shard]) -> None:
-        self.shards = sorted(shards, key=lambda s: s.start)
-        self._starts = [s.start for s in self.shards]
-
-    def shard_for(self, key: int) -> Shard:
-        position = bisect_right(self._starts, key) - 1
-        if position < 0 or key > self.shards[position].end:
-            raise KeyError(f"no open shard holds hash key {key}")
-        return self.shards[position]
 
 
 class TokenBucket:

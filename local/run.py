@@ -76,7 +76,7 @@ class Demo:
 
     def keys_on_first_shard(self, count: int) -> list[str]:
         """Partition keys whose MD5 lands in the stream's first shard, as Kinesis places them."""
-        from local.limits import hash_key
+        from weir.shards import hash_key
 
         shard = self.kinesis.list_shards(StreamName=self.outputs["StreamName"])["Shards"][0]["HashKeyRange"]
         low, high = int(shard["StartingHashKey"]), int(shard["EndingHashKey"])
