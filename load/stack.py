@@ -77,7 +77,8 @@ class StackInfo:
         """The weir producer, with one Locust request event per PutRecords call."""
         sys.path.insert(0, str(ROOT / "layers" / "weir"))
         from weir.aws import ClientSettings
-        from weir.producer import Producer
+        from weir.producer import Producer, ProducerSettings
+        from weir.shard_rate import RateSettings
 
         # The producer runs its own retries (failed entries only) within the call's deadline: its
         # client makes one attempt, and the deadline arithmetic uses the same settings.
@@ -86,6 +87,9 @@ class StackInfo:
         fire = environment.events.request.fire
 
         class TimedKinesis:
+            def list_shards(self, **kwargs: Any) -> Any:  # the shard rates' map
+                return kinesis.list_shards(**kwargs)
+
             def put_records(self, **kwargs: Any) -> Any:
                 started = time.perf_counter()
                 error: Exception | None = None
@@ -104,7 +108,12 @@ class StackInfo:
                         context={},
                     )
 
-        return Producer(TimedKinesis(), self.outputs["StreamName"], call_seconds=settings.worst_case_seconds)
+        return Producer(
+            TimedKinesis(),
+            self.outputs["StreamName"],
+            call_seconds=settings.worst_case_seconds,
+            settings=ProducerSettings(rates=RateSettings()),  # as the ingest function runs it
+        )
 
 
 def load_stack(name: str | None = None) -> StackInfo:

@@ -111,3 +111,70 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._ends - self._time()) * 1000))
+
+
+class ShardedKinesis:
+    """Kinesis with ``shards`` shards over even hash-key ranges, each taking ``capacity`` records/s
+    from a token bucket that holds one second (as the local endpoint applies the limit), on a fake
+    clock: ListShards and PutRecords with per-entry throttling. ``capacity`` per shard id may be set
+    lower to model other writers using the shard."""
+
+    def __init__(self, clock: FakeClock, shards: int = 2, capacity: float = 1000.0, call_seconds: float = 0.01) -> None:
+        from weir.shards import Shard
+
+        self.clock = clock
+        self.call_seconds = call_seconds
+        step = (2**128) // shards
+        self.shards = [
+            Shard(f"shardId-{n:012d}", n * step, (n + 1) * step - 1 if n < shards - 1 else 2**128 - 1)
+            for n in range(shards)
+        ]
+        self.capacity = {s.shard_id: capacity for s in self.shards}
+        self._tokens = dict(self.capacity)
+        self._last = clock()
+        self.list_calls = 0
+        self.entries_sent = 0
+        self.written: list[tuple[float, str, str]] = []  # (time, shard id, partition key)
+        self.first_sent: dict[str, float] = {}  # partition key -> when an entry of it was first sent
+        self.throttled_at: list[float] = []
+
+    def list_shards(self, **_: Any) -> dict[str, Any]:
+        self.list_calls += 1
+        return {
+            "Shards": [
+                {
+                    "ShardId": s.shard_id,
+                    "HashKeyRange": {"StartingHashKey": str(s.start), "EndingHashKey": str(s.end)},
+                    "SequenceNumberRange": {"StartingSequenceNumber": "0"},
+                }
+                for s in self.shards
+            ]
+        }
+
+    def shard_of(self, partition_key: str) -> str:
+        from weir.shards import hash_key
+
+        key = hash_key(partition_key)
+        return next(s.shard_id for s in self.shards if s.start <= key <= s.end)
+
+    def put_records(self, Records: list[dict[str, Any]], **stream: str) -> dict[str, Any]:
+        assert 1 <= len(Records) <= 500
+        now = self.clock()
+        for shard_id, capacity in self.capacity.items():
+            self._tokens[shard_id] = min(capacity, self._tokens[shard_id] + (now - self._last) * capacity)
+        self._last = now
+        results: list[dict[str, Any]] = []
+        for entry in Records:
+            self.entries_sent += 1
+            key = entry["PartitionKey"]
+            self.first_sent.setdefault(key, now)
+            shard_id = self.shard_of(key)
+            if self._tokens[shard_id] >= 1:
+                self._tokens[shard_id] -= 1
+                self.written.append((now, shard_id, key))
+                results.append({"ShardId": shard_id, "SequenceNumber": str(len(self.written))})
+            else:
+                self.throttled_at.append(now)
+                results.append({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded"})
+        self.clock.now += self.call_seconds
+        return {"FailedRecordCount": sum(1 for r in results if "ErrorCode" in r), "Records": results}

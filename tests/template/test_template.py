@@ -143,6 +143,26 @@ def test_the_consumer_reads_only_its_stream() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("IngestRole", {"kinesis:PutRecords", "kinesis:ListShards"}),
+        ("RedriveRole", {"kinesis:PutRecords", "kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"}),
+    ],
+)
+def test_each_producer_may_list_the_shards_it_paces_and_nothing_beyond_its_stream(
+    role: str, expected: set[str]
+) -> None:
+    """The producer's shard rates read the stream's shard map (ListShards); without the action the
+    producer would still write, unpaced, and every call would log an access denial."""
+    statements = _statements(
+        translated()["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    )
+    kinesis = [s for s in statements if any(a.startswith("kinesis:") for a in _actions(s))]
+    assert [s["Resource"] for s in kinesis] == [{"Fn::GetAtt": ["Stream", "Arn"]}]
+    assert set(_actions(kinesis[0])) == expected
+
+
 def _actions(statement: dict[str, Any]) -> list[str]:
     action = statement["Action"]
     return action if isinstance(action, list) else [action]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from weir.aws import ClientSettings
 from weir.backoff import Backoff
 from weir.producer import KinesisLimits, Ordering, ProducerSettings
+from weir.shard_rate import RateSettings
 
 
 class ConfigError(ValueError):
@@ -58,6 +59,8 @@ class ProducerConfig(_EnvModel):
     backoff_base: float = Field(0.05, alias="PRODUCER_BACKOFF_BASE_SECONDS", gt=0, le=10)
     backoff_cap: float = Field(1.0, alias="PRODUCER_BACKOFF_CAP_SECONDS", gt=0, le=60)
     ordering: Literal["none", "per-key"] = Field("none", alias="PRODUCER_ORDERING")
+    # Pace each shard at a rate found from its throttles (weir.shard_rate; needs kinesis:ListShards).
+    shard_rates: bool = Field(True, alias="PRODUCER_SHARD_RATES")
     # The stream's own record limit (template Parameter MaxRecordSizeKiB sets both).
     max_record_kib: int = Field(1024, alias="MAX_RECORD_SIZE_KIB", ge=1024, le=10240)
 
@@ -81,6 +84,7 @@ class ProducerConfig(_EnvModel):
             backoff=Backoff(base=self.backoff_base, cap=self.backoff_cap),
             ordering=Ordering(self.ordering),
             limits=KinesisLimits(max_record_bytes=self.max_record_kib * 1024),
+            rates=RateSettings() if self.shard_rates else None,
         )
 
 

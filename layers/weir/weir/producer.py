@@ -17,6 +17,7 @@ keeping at most one record of each partition key in flight; see docs/producer.md
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +29,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from weir.backoff import Backoff
 from weir.deadline import Deadline
 from weir.errors import ErrorKind, classify, classify_code, error_code
+from weir.shard_rate import RateSettings, ShardRates
+from weir.shards import ShardMap, hash_key, list_shards
 
 MIB = 1024 * 1024
 
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 PREDECESSOR_FAILED = "OrderedPredecessorFailed"
+THROTTLED = "ProvisionedThroughputExceededException"
+# A stale shard map (a split or merge, or a shard a put named that the map lacks) is listed again at
+# most this often: ListShards takes 1,000 calls/s per stream, shared by every writer.
+SHARD_MAP_REFRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ class ProducerStats:
     resubmitted_entries: int = 0
     whole_call_errors: int = 0
     rounds: int = 0
+    rate_waits: int = 0  # times the shard rates held every pending record back
+    rate_wait_seconds: float = 0.0
     call_latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
 
@@ -162,12 +171,15 @@ class PutResult:
 
 @dataclass(frozen=True)
 class ProducerSettings:
-    """``max_attempts`` bounds how often one record is sent (first try included)."""
+    """``max_attempts`` bounds how often one record is sent (first try included). ``rates``: send
+    each shard's records at a rate found from throttling (weir.shard_rate); None sends everything
+    at once and leaves throttles to resubmission with backoff."""
 
     max_attempts: int = 6
     backoff: Backoff = field(default_factory=Backoff)
     ordering: Ordering = Ordering.NONE
     limits: KinesisLimits = field(default_factory=KinesisLimits)
+    rates: RateSettings | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_attempts <= 50:
@@ -200,6 +212,11 @@ class Producer:
         self.settings = settings or ProducerSettings()
         self._sleep = sleep
         self._clock = clock
+        self._rates = ShardRates(self.settings.rates, clock) if self.settings.rates is not None else None
+        self._map_lock = threading.Lock()
+        self._shard_map: ShardMap | None = None
+        self._map_listed_at = float("-inf")
+        self._map_stale = True
 
     @property
     def call_seconds(self) -> float:
@@ -219,6 +236,8 @@ class Producer:
         stats = ProducerStats(records=len(records))
         outcomes = [RecordOutcome() for _ in records]
         done = [False] * len(records)
+        shards = self._shards_of(records, deadline)
+        costs = [self._rates.settings.cost(r.size) for r in records] if shards is not None and self._rates else []
         retry = 0
         while True:
             pending = [i for i, finished in enumerate(done) if not finished]
@@ -227,8 +246,15 @@ class Producer:
             if not deadline.allows(self._call_seconds):
                 self._fail_for_deadline(pending, outcomes, done)
                 break
+            batch = self._select(pending, records)
+            if shards is not None:
+                paced = self._paced(batch, costs, shards, deadline, stats)
+                if paced is None:  # the deadline leaves no time to wait for the shards' tokens
+                    self._fail_for_deadline(pending, outcomes, done)
+                    break
+                batch = paced
             stats.rounds += 1
-            to_retry = self._send_round(self._select(pending, records), records, outcomes, done, stats, deadline)
+            to_retry = self._send_round(batch, records, outcomes, done, stats, deadline, shards)
             for i in to_retry:
                 if outcomes[i].attempts >= self.settings.max_attempts:
                     done[i] = True
@@ -239,12 +265,85 @@ class Producer:
                     )
             if self.settings.ordering is Ordering.PER_KEY:
                 self._fail_successors_of_failures(records, outcomes, done)
-            # Something failed transiently: wait before the next round. When no call could follow
-            # the wait inside the deadline, the loop's deadline check ends it.
-            if any(not done[i] for i in to_retry) and self._back_off(retry, deadline):
+            # Something failed transiently: wait before the next round. With shard rates, a throttle
+            # has already slowed its shard and the token wait paces the resubmission; other errors
+            # back off. When no call could follow the wait inside the deadline, the loop's deadline
+            # check ends it.
+            waiting = [i for i in to_retry if not done[i]]
+            throttles_only = shards is not None and all(outcomes[i].error_code == THROTTLED for i in waiting)
+            if waiting and not throttles_only and self._back_off(retry, deadline):
                 retry += 1
         stats.elapsed = self._clock() - started
         return PutResult(outcomes, stats)
+
+    # --- shard rates -------------------------------------------------------------------
+
+    def _shards_of(self, records: Sequence[Record], deadline: Deadline) -> list[str | None] | None:
+        """Each record's shard by the stream's shard map, or None when rates are off or no map is
+        known (then records go out unpaced, as without rates)."""
+        if self._rates is None:
+            return None
+        shard_map = self._current_map(deadline)
+        if shard_map is None:
+            return None
+        shards: list[str | None] = []
+        for record in records:
+            try:
+                shards.append(shard_map.shard_for(hash_key(record.partition_key)).shard_id)
+            except KeyError:  # mid-reshard: no open shard holds the key in this map
+                shards.append(None)
+                self._map_stale = True
+        return shards
+
+    def _current_map(self, deadline: Deadline) -> ShardMap | None:
+        with self._map_lock:
+            now = self._clock()
+            due = now - self._map_listed_at >= SHARD_MAP_REFRESH_SECONDS
+            # listing must leave time for the put's own call
+            if (self._shard_map is None or self._map_stale) and due and deadline.allows(2 * self._call_seconds):
+                self._map_listed_at = now
+                try:
+                    self._shard_map = list_shards(self._client, self._stream_arg)
+                    self._map_stale = False
+                    if self._rates is not None:
+                        self._rates.forget({shard.shard_id for shard in self._shard_map.shards})
+                except (ClientError, BotoCoreError):
+                    pass  # the old map (or none: unpaced) until the next attempt
+            return self._shard_map
+
+    def _paced(
+        self, batch: list[int], costs: list[float], shards: list[str | None], deadline: Deadline, stats: ProducerStats
+    ) -> list[int] | None:
+        """The records of ``batch`` (in order) their shards' tokens allow, waiting for tokens when no
+        shard has any; None when the wait would leave no time for the call."""
+        rates = self._rates
+        assert rates is not None
+        by_shard: dict[str | None, list[int]] = {}
+        for i in batch:
+            by_shard.setdefault(shards[i], []).append(i)
+        # no bucket holds more than full_burst_seconds of its shard: at most this many records fit
+        most = int(rates.settings.full_burst_seconds * rates.settings.records_per_second) + 1
+        while True:
+            allowed: set[int] = set()
+            waits: list[float] = []
+            for shard_id, members in by_shard.items():
+                if shard_id is None:
+                    allowed.update(members)
+                    continue
+                taken = rates.take(shard_id, [costs[i] for i in members[:most]])
+                allowed.update(members[:taken])
+                if taken < len(members):
+                    waits.append(rates.wait(shard_id, [costs[i] for i in members[taken : taken + most]]))
+            if len(allowed) == len(batch):
+                return batch
+            if allowed:
+                return [i for i in batch if i in allowed]
+            wait = min(waits)  # every shard with records to send is out of tokens
+            if not deadline.allows(wait + self._call_seconds):
+                return None
+            stats.rate_waits += 1
+            stats.rate_wait_seconds += wait
+            self._sleep(wait)
 
     # --- one round ---------------------------------------------------------------------
 
@@ -268,17 +367,29 @@ class Producer:
         done: list[bool],
         stats: ProducerStats,
         deadline: Deadline,
+        shards: list[str | None] | None = None,
     ) -> list[int]:
         """Send ``batch``; mark what is decided in ``done``; return the transient failures.
 
         A request the deadline leaves no time for is not sent: its records stay undecided and
-        the caller's deadline check fails them.
+        the caller's deadline check fails them. With shard rates, once a request comes back with
+        throttles for a shard, the round's later requests leave that shard's records for the next
+        round, paced at its new rate (they stay undecided and unsent).
         """
         retry: list[int] = []
-        for request in plan_requests([(i, records[i]) for i in batch], self.settings.limits):
+        throttled: set[str | None] = set()
+        for planned in plan_requests([(i, records[i]) for i in batch], self.settings.limits):
             if not deadline.allows(self._call_seconds):
                 break
-            retry.extend(self._send_request(request, outcomes, done, stats))
+            request = (
+                [item for item in planned if shards[item[0]] not in throttled] if throttled and shards else planned
+            )
+            if not request:
+                continue
+            failed = self._send_request(request, outcomes, done, stats, shards)
+            retry.extend(failed)
+            if shards is not None:
+                throttled.update(shards[i] for i in failed if outcomes[i].error_code == THROTTLED)
         return retry
 
     def _send_request(
@@ -287,6 +398,7 @@ class Producer:
         outcomes: list[RecordOutcome],
         done: list[bool],
         stats: ProducerStats,
+        shards: list[str | None] | None,
     ) -> list[int]:
         for i, _ in request:
             if outcomes[i].attempts > 0:
@@ -310,7 +422,31 @@ class Producer:
                 done[i] = not transient
             return [i for i, _ in request] if transient else []
         stats.call_latencies.append(self._clock() - call_started)
-        return self._apply_entries(request, response, outcomes, done, stats)
+        retry = self._apply_entries(request, response, outcomes, done, stats)
+        if shards is not None:
+            self._feed_back(request, outcomes, shards)
+        return retry
+
+    def _feed_back(
+        self, request: list[tuple[int, Record]], outcomes: list[RecordOutcome], shards: list[str | None]
+    ) -> None:
+        """Tell each shard's rate how many of its entries were throttled; a record that landed on
+        a shard the map did not predict means the map is stale (a split or merge)."""
+        assert self._rates is not None
+        sent: dict[str, int] = {}
+        throttled: dict[str, int] = {}
+        for i, _ in request:
+            shard_id = shards[i]
+            outcome = outcomes[i]
+            if outcome.ok and outcome.shard_id != shard_id:
+                self._map_stale = True
+            if shard_id is None:
+                continue
+            sent[shard_id] = sent.get(shard_id, 0) + 1
+            if outcome.error_code == THROTTLED:
+                throttled[shard_id] = throttled.get(shard_id, 0) + 1
+        for shard_id, count in sent.items():
+            self._rates.feedback(shard_id, count, throttled.get(shard_id, 0))
 
     @staticmethod
     def _apply_entries(
@@ -340,7 +476,7 @@ class Producer:
                 done[i] = True
                 continue
             stats.failed_entries += 1
-            if code == "ProvisionedThroughputExceededException":
+            if code == THROTTLED:
                 stats.throttled_entries += 1
             outcome.error_code = code
             outcome.error_message = entry.get("ErrorMessage")
