@@ -29,3 +29,5 @@ def record_producer_stats(stats: ProducerStats) -> None:
     metrics.add_metric(name="WholeCallErrors", unit=MetricUnit.Count, value=stats.whole_call_errors)
     metrics.add_metric(name="ProducerRounds", unit=MetricUnit.Count, value=stats.rounds)
     metrics.add_metric(name="ProducerLatency", unit=MetricUnit.Milliseconds, value=stats.elapsed * 1000)
+    # time the shard rates held records back client-side instead of sending them to be throttled
+    metrics.add_metric(name="ShardRateWait", unit=MetricUnit.Milliseconds, value=stats.rate_wait_seconds * 1000)
