@@ -1,0 +1,194 @@
+"""The circuit breaker: its threshold, half-open probing, a sink that flaps, operators' forced states,
+and the DynamoDB item every execution environment shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.fakes import FakeClock
+from weir.breaker import Breaker, BreakerSettings, DynamoDBStore, State, Status, write_probe
+from weir.deadline import Deadline
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.status = Status()
+        self.writes = 0
+
+    def read(self) -> Status:
+        return self.status
+
+    def replace(self, expected: Status, new: Status) -> bool:
+        if self.status.version != expected.version:
+            return False
+        self.status = new
+        self.writes += 1
+        return True
+
+
+class Sink:
+    """A sink whose health the test sets; counts probes."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.probes = 0
+
+    def probe(self) -> bool:
+        self.probes += 1
+        return self.up
+
+
+def breaker(store: MemoryStore, sink: Sink, clock: FakeClock, **settings: float) -> Breaker:
+    return Breaker(store, sink.probe, BreakerSettings(**settings), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+
+
+def test_it_opens_after_the_threshold_of_transient_failures_in_a_row_and_a_success_resets_the_count() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    b = breaker(store, sink, clock, failure_threshold=5)
+    for _ in range(4):
+        b.record_failure("ThrottlingException")
+    b.record_success()
+    for _ in range(4):
+        b.record_failure("ThrottlingException")
+    assert b.status(fresh=True).state is State.CLOSED
+    b.record_failure("ThrottlingException")
+    status = b.status(fresh=True)
+    assert status.state is State.OPEN
+    assert "5 transient sink failures in a row; last: ThrottlingException" in status.reason
+    assert b.blocking()
+
+
+def test_an_open_breaker_probes_only_after_its_open_time_and_then_every_interval_until_the_deadline() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    b = breaker(store, sink, clock, open_seconds=10, probe_interval_seconds=5)
+    b.open("test")
+    started = clock()
+    assert b.hold(Deadline(32, clock)) is False  # the sink never came back
+    assert clock() - started <= 32
+    assert sink.probes == 5  # at 10, 15, 20, 25 and 30 s: none before the open time
+    assert b.status().state is State.OPEN
+
+
+def test_a_probe_that_succeeds_half_opens_and_the_first_success_closes() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    b = breaker(store, sink, clock, open_seconds=10, probe_interval_seconds=5)
+    b.open("test")
+    clock.sleep(12)
+    sink.up = True
+    assert b.hold(Deadline(30, clock)) is True
+    assert b.status().state is State.HALF_OPEN
+    assert not b.blocking()  # half-open: batches are processed, and are the trial
+    b.record_success()
+    assert b.status(fresh=True).state is State.CLOSED
+
+
+def test_a_failure_while_half_open_reopens_at_once_for_twice_as_long() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    b = breaker(store, sink, clock, open_seconds=10, failure_threshold=50)
+    b.open("test")
+    assert b.status().hold == 10
+    clock.sleep(10)
+    sink.up = True
+    b.try_probe()
+    b.record_failure("ProvisionedThroughputExceededException")  # one is enough when half-open
+    status = b.status(fresh=True)
+    assert status.state is State.OPEN
+    assert status.hold == 20
+
+
+def test_a_sink_that_flaps_is_probed_less_and_less_often_and_forgiven_after_the_flap_window() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    b = breaker(store, sink, clock, open_seconds=10, max_open_seconds=60, flap_window_seconds=600)
+    holds = []
+    for _ in range(5):  # up for one probe, down at the next batch
+        b.open("flap")
+        holds.append(b.status().hold)
+        clock.sleep(b.status().hold)
+        sink.up = True
+        b.try_probe()
+        sink.up = False
+        b.record_failure("ThrottlingException")
+    assert holds == [10, 20, 40, 60, 60]  # doubled each time, up to max_open_seconds
+    clock.sleep(b.status().hold)
+    sink.up = True
+    b.try_probe()
+    b.record_success()  # the sink is back for good
+    assert b.status(fresh=True).state is State.CLOSED
+    clock.sleep(601)
+    b.open("much later")
+    assert b.status().hold == 10  # quiet for the flap window: back to the first hold
+
+
+def test_an_operator_forces_it_open_or_closed_until_released() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    b = breaker(store, sink, clock, open_seconds=0, failure_threshold=1)
+    b.force(State.OPEN, "maintenance of the sink")
+    sink.up = True
+    assert b.hold(Deadline(20, clock)) is False  # probes never close a forced breaker
+    assert b.status().state is State.OPEN
+    b.force(State.CLOSED)
+    b.record_failure("ThrottlingException")
+    assert b.status(fresh=True).state is State.CLOSED  # failures never open a forced-closed one
+    released = b.force(None)
+    assert (released.state, released.forced) == (State.CLOSED, False)
+    b.record_failure("ThrottlingException")
+    assert b.status(fresh=True).state is State.OPEN
+
+
+def test_execution_environments_sharing_the_item_make_one_transition_not_two() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    first, second = breaker(store, sink, clock), breaker(store, sink, clock)
+    seen = first.status(fresh=True)
+    assert second.open("second saw it first")
+    assert first.open("first, from a stale read", expected=seen) is False
+    assert store.writes == 1
+    assert first.status().reason == "second saw it first"  # the failed write refreshed its view
+
+
+def test_settings_that_cannot_work_are_refused() -> None:
+    with pytest.raises(ValueError, match="failure_threshold"):
+        BreakerSettings(failure_threshold=0)
+    with pytest.raises(ValueError, match="probe_interval_seconds"):
+        BreakerSettings(probe_interval_seconds=0)
+    with pytest.raises(ValueError, match="open_seconds"):
+        BreakerSettings(open_seconds=100, max_open_seconds=10)
+
+
+# --- DynamoDB ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[object]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for name, key in (("breaker", "id"), ("events", "event_id")):
+            client.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield client
+
+
+def test_the_status_round_trips_through_dynamodb_with_conditional_writes(dynamodb: object) -> None:
+    store = DynamoDBStore(dynamodb, "breaker", "process")
+    assert store.read() == Status()
+    first = Status(State.OPEN, 100.5, 10.0, 1, "throttled", False, 1)
+    assert store.replace(Status(), first)
+    assert store.read() == first
+    assert store.replace(Status(), Status(State.CLOSED, version=1)) is False  # stale
+    second = Status(State.HALF_OPEN, 111.0, 10.0, 1, "probe succeeded", False, 2)
+    assert store.replace(first, second)
+    assert store.read() == second
+
+
+def test_the_write_probe_exercises_the_write_path_and_writes_nothing(dynamodb: object) -> None:
+    probe = write_probe(dynamodb, "events", "event_id")
+    assert probe() is True
+    assert dynamodb.scan(TableName="events")["Count"] == 0  # type: ignore[attr-defined]
+    assert write_probe(dynamodb, "missing-table", "event_id")() is False
