@@ -194,7 +194,8 @@ class Breaker:
         if status.forced:
             return
         tripped = status.state is State.HALF_OPEN or failures >= self.settings.failure_threshold
-        if tripped and self.open(f"{failures} transient sink failures in a row; last: {reason}", self.status(fresh=True)):
+        why = f"{failures} transient sink failures in a row; last: {reason}"
+        if tripped and self.open(why, self.status(fresh=True)):
             with self._lock:
                 self._failures = 0
 
