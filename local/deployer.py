@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ class LocalStack:
     outputs: dict[str, str] = field(default_factory=dict)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     event_source_mappings: list[dict[str, Any]] = field(default_factory=list)
+    schedules: list[dict[str, Any]] = field(default_factory=list)  # AWS::Events::Rule properties
     physical_ids: dict[str, str] = field(default_factory=dict)
     not_emulated: dict[str, str] = field(default_factory=dict)
     # Content directories of the template's layers: what Lambda mounts at /opt/python.
@@ -73,6 +75,7 @@ class LocalStack:
             "physical_ids": self.physical_ids,
             "functions": {k: {**vars(f), "handler_path": str(f.handler_path)} for k, f in self.functions.items()},
             "event_source_mappings": self.event_source_mappings,
+            "schedules": self.schedules,
             "not_emulated": self.not_emulated,
             "layer_paths": [str(p) for p in self.layer_paths],
         }
@@ -316,8 +319,16 @@ class Deployer:
         return Created(function_name, {"Arn": arn})
 
     def _aws_lambda_eventsourcemapping(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
-        stack.event_source_mappings.append({"LogicalId": name, **props})
-        return Created(f"{self.stack_name}-{name}")
+        # A mapping's Ref is its UUID (what UpdateEventSourceMapping takes): one per stack and resource.
+        mapping_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.stack_name}|{name}"))
+        stack.event_source_mappings.append({"LogicalId": name, "UUID": mapping_uuid, **props})
+        return Created(mapping_uuid)
+
+    def _aws_events_rule(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
+        """A schedule (SAM's Schedule event): the local runtime invokes its targets on it."""
+        stack.schedules.append({"LogicalId": name, **props})
+        arn = f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/{name}"
+        return Created(f"{self.stack_name}-{name}", {"Arn": arn})
 
     def _aws_apigatewayv2_api(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         stack.not_emulated[name] = "AWS::ApiGatewayV2::Api (served by local.api on 127.0.0.1:3000)"

@@ -56,6 +56,10 @@ LANE_BUFFER_BYTES = 2 * PAYLOAD_LIMIT_BYTES
 EMULATOR_RETRY_SECONDS = 1.0
 IDLE_POLL_SECONDS = 1.0
 BUSY_POLL_SECONDS = 0.2  # 5 GetRecords calls per second per shard
+# After UpdateEventSourceMapping(Enabled=false) reports Disabled, AWS keeps delivering for a while:
+# LocalStack's AWS-validated ESM tests wait 60 s after Disabled before trusting that no batch comes
+# ("the state is no real indication"; docs/aws-facts.md). The emulator does the same.
+DISABLE_DELAY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class MappingSettings:
     def from_properties(cls, props: dict[str, Any], function_arn: str, role_arn: str = "") -> MappingSettings:
         destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         return cls(
-            uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{props['EventSourceArn']}|{function_arn}")),
+            uuid=str(props.get("UUID") or uuid.uuid4()),  # the deployer's, which is the mapping's Ref
             function_arn=function_arn,
             stream_arn=str(props["EventSourceArn"]),
             batch_size=int(props.get("BatchSize", 100)),
@@ -160,6 +164,9 @@ class EventSourceMapping:
         # starting batches (one in flight finishes); set again, both go on from where they were.
         self.enabled = threading.Event()
         self.enabled.set()
+        self.disable_delay_seconds = DISABLE_DELAY_SECONDS
+        self._disabling: threading.Timer | None = None
+        self.state = "Enabled"
         self.last_modified = time.time()
         self._threads: list[threading.Thread] = []
         self.lanes: dict[str, list[_Lane]] = {}
@@ -188,6 +195,8 @@ class EventSourceMapping:
         self._threads.append(thread)
 
     def stop(self) -> None:
+        if self._disabling is not None:
+            self._disabling.cancel()
         self._stop.set()
         for lanes in self.lanes.values():
             for lane in lanes:
@@ -201,11 +210,27 @@ class EventSourceMapping:
         or resumes polling from the last checkpoint (records read but not yet processed wait)."""
         if settings:
             self.settings = replace(self.settings, **settings)
+        if self._disabling is not None:
+            self._disabling.cancel()
+            self._disabling = None
         if enabled is True:
+            self.state = "Enabled"
             self.enabled.set()
-        elif enabled is False:
-            self.enabled.clear()
+        elif enabled is False and self.state != "Disabled":
+            # Reported Disabled at once; batches keep coming for disable_delay_seconds, as in AWS.
+            self.state = "Disabled"
+            self._disabling = threading.Timer(self.disable_delay_seconds, self._stop_delivering)
+            self._disabling.daemon = True
+            self._disabling.start()
         self.last_modified = time.time()
+        self._wake()
+
+    def _stop_delivering(self) -> None:
+        if self.state == "Disabled":
+            self.enabled.clear()
+            self._wake()
+
+    def _wake(self) -> None:
         for lanes in self.lanes.values():
             for lane in lanes:
                 with lane.condition:

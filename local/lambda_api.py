@@ -117,7 +117,7 @@ class LambdaApi:
             "FunctionResponseTypes": ["ReportBatchItemFailures"] if s.report_item_failures else [],
             "DestinationConfig": {"OnFailure": {"Destination": s.destination_arn} if s.destination_arn else {}},
             "TumblingWindowInSeconds": 0,
-            "State": "Enabled" if mapping.enabled.is_set() else "Disabled",
+            "State": mapping.state,
             "StateTransitionReason": "User action",
             "LastModified": mapping.last_modified,
             "LastProcessingResult": "OK" if mapping.stats.invocations else "No records processed",

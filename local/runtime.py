@@ -13,9 +13,10 @@ from local.api import DEFAULT_PORT as API_PORT
 from local.api import ApiServer, RouteThrottle
 from local.deployer import Deployer, LocalStack, local_credentials, local_outputs, publish_outputs
 from local.endpoint import DEFAULT_PORT, Endpoint
-from local.esm import EventSourceMapping, MappingSettings
+from local.esm import DISABLE_DELAY_SECONDS, EventSourceMapping, MappingSettings
 from local.functions import FunctionPool
 from local.lambda_api import LambdaApi
+from local.schedules import Scheduler
 from local.template import LOCAL_REGION, ROOT, load_template
 
 STATE_PATH = ROOT / "build" / "local-stack.json"
@@ -68,6 +69,9 @@ class LocalRuntime:
     pools: dict[str, FunctionPool] = field(default_factory=dict)
     mappings: list[EventSourceMapping] = field(default_factory=list)
     api: ApiServer | None = None
+    scheduler: Scheduler | None = None
+    # How long a disabled mapping keeps delivering (AWS: about 60 s, docs/local.md); tests may lower it.
+    disable_delay_seconds: float = DISABLE_DELAY_SECONDS
 
     def start(self, warm: bool = True) -> LocalRuntime:
         import threading
@@ -87,7 +91,9 @@ class LocalRuntime:
                 logical_id = by_name[str(props["FunctionName"])]
                 pool = self.pools[logical_id]
                 settings = MappingSettings.from_properties(props, pool.function.arn, pool.function.role_arn)
-                self.mappings.append(EventSourceMapping(settings, pool, self.endpoint.url))
+                mapping = EventSourceMapping(settings, pool, self.endpoint.url)
+                mapping.disable_delay_seconds = self.disable_delay_seconds
+                self.mappings.append(mapping)
             if warm:
                 # Cold starts happen in parallel, before traffic, as provisioned concurrency would:
                 # two workers per function, and a consumer as many as its mappings run batches at once.
@@ -101,6 +107,8 @@ class LocalRuntime:
                     thread.join()
             for mapping in self.mappings:
                 mapping.start()
+            by_arn = {pool.function.arn: pool for pool in self.pools.values()}
+            self.scheduler = Scheduler(self.stack.schedules, by_arn).start()
             # The stack's Lambda API on the endpoint, and its outputs through CloudFormation.
             assert self.endpoint.server is not None
             self.endpoint.server.gateway.services["lambda"] = LambdaApi(self.pools, self.mappings).handle
@@ -171,6 +179,9 @@ class LocalRuntime:
         return max((max(m.iterator_age_ms().values(), default=0) for m in self.mappings), default=0)
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         if self.api is not None:
             self.api.shutdown()
             self.api.server_close()

@@ -53,6 +53,7 @@ def process_environment(
         "IdempotencyTable": idempotency_table,
         "QuarantineQueue": quarantine_url,
         "LargeMessageBucket": LARGE_MESSAGE_BUCKET,
+        "BreakerTable": f"{events_table}-breaker",
     }
     return environment("ProcessFunction", refs, **overrides)
 
@@ -70,5 +71,6 @@ def create_consumer_resources(
     s3.create_bucket(Bucket=LARGE_MESSAGE_BUCKET)
     create_table(dynamodb, "EventsTable", events_table)
     create_table(dynamodb, "IdempotencyTable", idempotency_table)
+    create_table(dynamodb, "BreakerTable", f"{events_table}-breaker")
     quarantine_url = str(sqs.create_queue(QueueName=quarantine_queue)["QueueUrl"])
     return process_environment(events_table, idempotency_table, quarantine_url, **overrides)

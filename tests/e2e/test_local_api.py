@@ -18,6 +18,10 @@ from tests.factories import envelope
 pytestmark = pytest.mark.e2e
 
 
+# a short stand-in for AWS's ~60 s (local.esm.DISABLE_DELAY_SECONDS), so the test meets the delay quickly
+DISABLE_DELAY = 4.0
+
+
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LocalRuntime]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -27,7 +31,9 @@ def runtime() -> Iterator[LocalRuntime]:
         "ApiThrottlingBurstLimit": "4",
         "ShardCount": "1",
     }
-    running = LocalRuntime(params, port=0, api_port=0, stack_name="api-test").start(warm=False)
+    running = LocalRuntime(
+        params, port=0, api_port=0, stack_name="api-test", disable_delay_seconds=DISABLE_DELAY
+    ).start(warm=False)
     yield running
     running.stop()
 
@@ -110,7 +116,9 @@ def test_the_redrive_function_is_invoked_by_its_physical_name(runtime: LocalRunt
         lambda_.invoke(FunctionName="no-such-function", Payload=b"{}")
 
 
-def test_a_mapping_disabled_through_the_api_stops_and_resumes_from_its_checkpoint(runtime: LocalRuntime) -> None:
+def test_a_mapping_disabled_through_the_api_stops_after_the_delay_and_resumes_from_its_checkpoint(
+    runtime: LocalRuntime,
+) -> None:
     lambda_ = aws_client(runtime, "lambda")
     dynamodb = aws_client(runtime, "dynamodb")
     kinesis = aws_client(runtime, "kinesis")
@@ -118,30 +126,41 @@ def test_a_mapping_disabled_through_the_api_stops_and_resumes_from_its_checkpoin
     [mapping] = lambda_.list_event_source_mappings(FunctionName="api-test-ProcessFunction")["EventSourceMappings"]
     assert mapping["State"] == "Enabled"
     assert mapping["BisectBatchOnFunctionError"] is True
+
+    def put(prefix: str) -> list[str]:
+        events = [envelope(event_id=f"{prefix}-{i}", partition_key=f"k{i}") for i in range(5)]
+        kinesis.put_records(
+            StreamName=outputs["StreamName"],
+            Records=[{"Data": json.dumps(e).encode(), "PartitionKey": e["partition_key"]} for e in events],
+        )
+        return [e["event_id"] for e in events]
+
+    def stored(ids: list[str]) -> int:
+        keys = [{"event_id": {"S": i}} for i in ids]
+        found = dynamodb.batch_get_item(RequestItems={outputs["EventsTableName"]: {"Keys": keys}})
+        return len(found["Responses"][outputs["EventsTableName"]])
+
+    def wait_for(ids: list[str], seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        while stored(ids) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        return stored(ids)
+
     # WHEN it is disabled, and its batch size changed, through the API
     updated = lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False, BatchSize=7)
     assert updated["State"] == "Disabled"
     assert lambda_.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 7
-    events = [envelope(event_id=f"paused-{i}", partition_key=f"k{i}") for i in range(5)]
-    kinesis.put_records(
-        StreamName=outputs["StreamName"],
-        Records=[{"Data": json.dumps(e).encode(), "PartitionKey": e["partition_key"]} for e in events],
-    )
-
-    def stored() -> int:
-        keys = [{"event_id": {"S": e["event_id"]}} for e in events]
-        found = dynamodb.batch_get_item(RequestItems={outputs["EventsTableName"]: {"Keys": keys}})
-        return len(found["Responses"][outputs["EventsTableName"]])
-
+    # THEN, as in AWS, it reports Disabled at once and still delivers for a while
+    during = put("during-delay")
+    assert wait_for(during, DISABLE_DELAY) == len(during)
+    time.sleep(DISABLE_DELAY)
+    # AND after the delay nothing is processed
+    paused = put("paused")
     time.sleep(3)
-    # THEN nothing is processed while it is disabled
-    assert stored() == 0
+    assert stored(paused) == 0
     # AND enabled again, it goes on from where it was: every event stored once
     lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
-    deadline = time.monotonic() + 30
-    while stored() < len(events) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert stored() == len(events)
+    assert wait_for(paused, 30) == len(paused)
     with pytest.raises(lambda_.exceptions.InvalidParameterValueException):
         lambda_.update_event_source_mapping(UUID=mapping["UUID"], ParallelizationFactor=3)
 
@@ -156,3 +175,27 @@ def test_make_redrive_takes_the_same_path_locally_as_against_a_deployed_stack(
     report = json.loads(capsys.readouterr().out)
     assert report["dry_run"] is True
     assert main(["--event", '{"sources": ["nowhere"]}']) == 1
+
+
+def test_the_breaker_function_disables_the_consumer_s_mapping_while_forced_open_and_enables_it_after(
+    runtime: LocalRuntime,
+) -> None:
+    lambda_ = aws_client(runtime, "lambda")
+    name = runtime.outputs()["BreakerFunctionName"]
+
+    def breaker(event: dict[str, str]) -> dict[str, object]:
+        answer = lambda_.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+        assert "FunctionError" not in answer, answer["Payload"].read()
+        return dict(json.loads(answer["Payload"].read()))
+
+    assert breaker({})["state"] == "closed"
+    opened = breaker({"force": "open", "reason": "sink maintenance"})
+    assert (opened["state"], opened["forced"], opened["reason"]) == ("open", True, "sink maintenance")
+    [mapping] = lambda_.list_event_source_mappings(FunctionName="api-test-ProcessFunction")["EventSourceMappings"]
+    assert mapping["State"] == "Disabled"
+    assert breaker({})["state"] == "open"  # a scheduled run keeps a forced breaker open
+    released = breaker({"force": "release"})
+    assert (released["state"], released["forced"]) == ("closed", False)
+    assert lambda_.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled"
+    bad = lambda_.invoke(FunctionName=name, Payload=json.dumps({"force": "sideways"}).encode())
+    assert bad["FunctionError"] == "Unhandled"

@@ -8,7 +8,7 @@ import pytest
 
 from local.template import load_template, parameter_values, parse_overrides
 from tests.stack import translated
-from weir.config import ConsumerConfig, IngestConfig, RedriveConfig
+from weir.config import BreakerConfig, ConsumerConfig, IngestConfig, RedriveConfig
 
 
 def resources(of_type: str, template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -71,7 +71,12 @@ def test_the_overflow_queue_is_encrypted_keeps_messages_14_days_and_takes_whole_
 
 @pytest.mark.parametrize(
     ("function", "config"),
-    [("IngestFunction", IngestConfig), ("ProcessFunction", ConsumerConfig), ("RedriveFunction", RedriveConfig)],
+    [
+        ("IngestFunction", IngestConfig),
+        ("ProcessFunction", ConsumerConfig),
+        ("RedriveFunction", RedriveConfig),
+        ("BreakerFunction", BreakerConfig),
+    ],
 )
 def test_each_function_gets_every_variable_its_config_requires_and_no_other(function: str, config: Any) -> None:
     env = translated()["Resources"][function]["Properties"]["Environment"]["Variables"]
@@ -104,7 +109,7 @@ UNSCOPABLE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 def test_roles_grant_no_wildcard_actions_and_no_account_wide_resources() -> None:
     roles = resources("AWS::IAM::Role")
-    assert set(roles) == {"IngestRole", "ProcessRole", "RedriveRole"}
+    assert set(roles) == {"IngestRole", "ProcessRole", "RedriveRole", "BreakerRole"}
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
         for policy in role["Properties"]["Policies"]:
@@ -117,7 +122,7 @@ def test_roles_grant_no_wildcard_actions_and_no_account_wide_resources() -> None
 
 def test_every_function_uses_its_own_role_and_no_generated_one() -> None:
     template = translated()
-    for name in ("Ingest", "Process", "Redrive"):
+    for name in ("Ingest", "Process", "Redrive", "Breaker"):
         function = template["Resources"][f"{name}Function"]["Properties"]
         assert function["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         statements = _statements(
@@ -161,6 +166,21 @@ def test_each_producer_may_list_the_shards_it_paces_and_nothing_beyond_its_strea
     kinesis = [s for s in statements if any(a.startswith("kinesis:") for a in _actions(s))]
     assert [s["Resource"] for s in kinesis] == [{"Fn::GetAtt": ["Stream", "Arn"]}]
     assert set(_actions(kinesis[0])) == expected
+
+
+def test_the_breaker_controls_only_the_consumer_s_own_mapping() -> None:
+    """The breaker may read and update one event source mapping, named by its UUID, nothing else."""
+    statements = _statements(
+        translated()["Resources"]["BreakerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    )
+    lambda_statements = [s for s in statements if any(a.startswith("lambda:") for a in _actions(s))]
+    assert len(lambda_statements) == 1
+    assert set(_actions(lambda_statements[0])) == {"lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"}
+    resource = lambda_statements[0]["Resource"]["Fn::Sub"]
+    assert resource.endswith(":event-source-mapping:${ProcessFunctionStream}")
+    env = translated()["Resources"]["BreakerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["MAPPING_UUID"] == {"Ref": "ProcessFunctionStream"}
+    assert translated()["Resources"]["ProcessFunctionStream"]["Type"] == "AWS::Lambda::EventSourceMapping"
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:

@@ -232,3 +232,47 @@ def test_a_poison_record_at_the_stream_s_maximum_size_is_quarantined_through_s3(
     body = s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
     assert pointer["bytes"] == len(body) > 1024 * 1024
     assert json.loads(body)["record"]["data"] == event["Records"][0]["kinesis"]["data"]
+
+
+def test_a_sink_that_keeps_throttling_opens_the_breaker_and_later_batches_are_held_not_failed_at_once(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from weir.breaker import State
+    from weir.sinks import DynamoDBEventSink
+
+    monkeypatch.setenv("BREAKER_FAILURE_THRESHOLD", "3")
+    monkeypatch.setenv("BREAKER_OPEN_SECONDS", "0")
+    monkeypatch.setenv("BREAKER_PROBE_INTERVAL_SECONDS", "0.2")
+    process_app.service.cache_clear()
+    original = DynamoDBEventSink.store
+    calls: list[str] = []
+
+    def throttled(self: DynamoDBEventSink, event: dict[str, Any]) -> bool:
+        calls.append(event["event_id"])
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
+
+    monkeypatch.setattr(DynamoDBEventSink, "store", throttled)
+    first = kinesis_event([(envelope_bytes(event_id=f"a-{i}", partition_key=f"k{i}"), f"k{i}") for i in range(3)])
+    with pytest.raises(BatchProcessingError):
+        invoke(first)  # three transient sink failures: the threshold
+    breaker = process_app.service().breaker
+    assert breaker is not None
+    assert breaker.status(fresh=True).state is State.OPEN
+
+    # The sink is still down (its probe fails): the next batch is held while time allows, the sink
+    # is never written, and the whole batch is reported failed from its first record.
+    breaker.probe = lambda: False
+    calls.clear()
+    second = kinesis_event([(envelope_bytes(event_id=f"b-{i}", partition_key=f"k{i}"), f"k{i}") for i in range(3)])
+    started = time.monotonic()
+    response = dict(process_app.lambda_handler(second, FakeLambdaContext(timeout_seconds=2)))
+    assert failures(response) == [second["Records"][0]["kinesis"]["sequenceNumber"]]
+    assert calls == []
+    assert 1.0 <= time.monotonic() - started <= 2.0  # held about three quarters of the time it had
+
+    # The sink answers again: the probe half-opens the breaker, the batch is stored, the breaker closes.
+    breaker.probe = lambda: True
+    monkeypatch.setattr(DynamoDBEventSink, "store", original)
+    assert failures(invoke(second)) == []
+    assert {"b-0", "b-1", "b-2"} <= set(stored(aws))
+    assert breaker.status(fresh=True).state is State.CLOSED

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from weir.aws import ClientSettings
 from weir.backoff import Backoff
+from weir.breaker import BreakerSettings
 from weir.producer import KinesisLimits, Ordering, ProducerSettings
 from weir.shard_rate import RateSettings
 
@@ -149,6 +150,18 @@ class ConsumerConfig(_SqsTimeouts):
     dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
     dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
     dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
+    # The circuit breaker (weir.breaker, docs/operations.md): its table; unset, there is none.
+    breaker_table_name: str | None = Field(None, alias="BREAKER_TABLE_NAME", min_length=1)
+    breaker_failure_threshold: int = Field(10, alias="BREAKER_FAILURE_THRESHOLD", ge=1, le=10_000)
+    breaker_probe_interval: float = Field(5.0, alias="BREAKER_PROBE_INTERVAL_SECONDS", gt=0, le=60)
+    breaker_open_seconds: float = Field(10.0, alias="BREAKER_OPEN_SECONDS", ge=0, le=300)
+
+    def breaker_settings(self) -> BreakerSettings:
+        return BreakerSettings(
+            failure_threshold=self.breaker_failure_threshold,
+            probe_interval_seconds=self.breaker_probe_interval,
+            open_seconds=self.breaker_open_seconds,
+        )
 
     def dynamodb_client_settings(self) -> ClientSettings:
         # The batch is retried by the event source mapping; botocore's few attempts only smooth
@@ -193,3 +206,16 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
             read_timeout=self.receive_wait_seconds + self.sqs_read_timeout,
             max_attempts=3,
         )
+
+
+class BreakerConfig(_EnvModel):
+    """The breaker function: the breaker's table, the sink it probes, the mapping it controls."""
+
+    breaker_table_name: str = Field(alias="BREAKER_TABLE_NAME", min_length=1)
+    events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
+    mapping_uuid: str = Field(alias="MAPPING_UUID", min_length=1)
+    connect_timeout: float = Field(1.0, alias="BREAKER_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    read_timeout: float = Field(3.0, alias="BREAKER_READ_TIMEOUT_SECONDS", gt=0, le=60)
+
+    def client_settings(self) -> ClientSettings:
+        return ClientSettings(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, max_attempts=2)

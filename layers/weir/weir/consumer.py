@@ -41,16 +41,24 @@ from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
 from weir import aws
+from weir.breaker import Breaker, DynamoDBStore, write_probe
 from weir.coalesce import CoalescingDynamoDB
 from weir.config import ConsumerConfig
+from weir.deadline import Deadline
+from weir.errors import ErrorKind, aws_cause, classify, error_code
 from weir.large_messages import LargeMessageStore
 from weir.models import Event
-from weir.observability import logger, metrics
+from weir.observability import log_breaker_change, logger, metrics
 from weir.sinks import DynamoDBEventSink, EventSink
 
 QUARANTINE_KIND = "weir.quarantine"
 # The idempotency table's partition key (template.yaml, IdempotencyTable), Powertools' default.
 IDEMPOTENCY_KEY = "id"
+# The consumer's item in the breaker table.
+BREAKER_ID = "process"
+# While the breaker is open, a batch is held (the sink probed) for this share of the invocation's
+# remaining time; the rest is for processing it once the sink answers.
+HOLD_SHARE_OF_REMAINING_TIME = 0.75
 QUARANTINE_VERSION = 1
 
 
@@ -146,8 +154,10 @@ class EventProcessor:
         quarantine: Quarantine,
         store: Callable[..., Any],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        breaker: Breaker | None = None,
     ) -> None:
         self._sink = sink
+        self._breaker = breaker
         self._quarantine = quarantine
         self._store = store
         self._now = now
@@ -186,6 +196,9 @@ class EventProcessor:
         try:
             result = self._store(event=event.to_document())
         except Exception as exc:
+            cause = aws_cause(exc)
+            if self._breaker is not None and classify(cause) is ErrorKind.TRANSIENT:
+                self._breaker.record_failure(error_code(cause))  # the sink's fault, not the record's
             logger.warning(
                 "record failed; reported in batchItemFailures for a retry",
                 extra={"sequence_number": record.kinesis.sequence_number, "error": f"{type(exc).__name__}: {exc}"},
@@ -193,6 +206,8 @@ class EventProcessor:
             raise
         finally:
             logger.thread_safe_remove_keys(["correlation_id"])
+        if self._breaker is not None:
+            self._breaker.record_success()
         outcome = "stored" if result and result.get("stored") else "duplicate"
         self._count(outcome)
         return RecordResult(outcome, event.event_id)
@@ -274,11 +289,13 @@ class ConsumerService:
         processor: EventProcessor,
         idempotency: IdempotencyConfig,
         writers: CoalescingDynamoDB | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.config = config
         self.processor = processor
         self.idempotency = idempotency
         self.writers = writers
+        self.breaker = breaker
         self.batch = KeyOrderedBatchProcessor(config.key_concurrency, writers)
 
     @classmethod
@@ -315,8 +332,18 @@ class ConsumerService:
         bodies = LargeMessageStore(
             aws.client("s3", config.sqs_client_settings()), config.large_message_bucket_name, "quarantine"
         )
-        processor = EventProcessor(sink, SqsQuarantine(sqs, config.quarantine_queue_url, bodies), store)
-        return cls(config, processor, idempotency, writers)
+        breaker = None
+        if config.breaker_table_name:
+            breaker = Breaker(
+                DynamoDBStore(client, config.breaker_table_name, BREAKER_ID),
+                write_probe(client, config.events_table_name, DynamoDBEventSink.KEY),
+                config.breaker_settings(),
+                on_change=log_breaker_change,
+            )
+        processor = EventProcessor(
+            sink, SqsQuarantine(sqs, config.quarantine_queue_url, bodies), store, breaker=breaker
+        )
+        return cls(config, processor, idempotency, writers, breaker)
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         from aws_lambda_powertools.utilities.batch import process_partial_response
@@ -324,6 +351,10 @@ class ConsumerService:
         # Lets an IN_PROGRESS idempotency record expire when this invocation's time runs out,
         # so a timed-out invocation cannot block its events forever.
         self.idempotency.register_lambda_context(context)
+        if self.breaker is not None and self.breaker.blocking():
+            held = self._hold(event, context)
+            if held is not None:
+                return held
         try:
             response = process_partial_response(
                 event=event, record_handler=self.processor.handle, processor=self.batch, context=context
@@ -334,3 +365,22 @@ class ConsumerService:
             name="RecordsFailed", unit=MetricUnit.Count, value=len(response.get("batchItemFailures", []))
         )
         return response
+
+    def _hold(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse | None:
+        """The breaker is open: probe the sink while this invocation has time, instead of failing
+        the batch at once (each failed batch is one of the mapping's retries). None once the
+        breaker lets batches through; else the whole batch reported failed from its first record,
+        so the mapping keeps every record (the checkpoint does not move)."""
+        assert self.breaker is not None
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+        # leave the batch time to be processed after a successful probe
+        deadline = Deadline(max(0.0, remaining * HOLD_SHARE_OF_REMAINING_TIME))
+        logger.warning("circuit breaker open: holding the batch and probing the sink")
+        if self.breaker.hold(deadline):
+            logger.info("circuit breaker lets batches through again")
+            return None
+        records = event.get("Records", [])
+        metrics.add_metric(name="BatchesHeldByBreaker", unit=MetricUnit.Count, value=1)
+        if not records:
+            return {"batchItemFailures": []}
+        return {"batchItemFailures": [{"itemIdentifier": records[0]["kinesis"]["sequenceNumber"]}]}

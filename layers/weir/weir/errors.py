@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import Enum
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -118,3 +119,16 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "ClientError"))
     return type(exc).__name__
+
+
+def aws_cause(exc: BaseException) -> BaseException:
+    """The botocore error behind ``exc`` (a library may wrap it: Powertools' idempotency raises its
+    own error from the ClientError), or ``exc`` itself when there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ClientError | BotoCoreError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return exc

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from weir.breaker import State, Status
+
 if TYPE_CHECKING:
     from weir.producer import ProducerStats
 
@@ -31,3 +33,19 @@ def record_producer_stats(stats: ProducerStats) -> None:
     metrics.add_metric(name="ProducerLatency", unit=MetricUnit.Milliseconds, value=stats.elapsed * 1000)
     # time the shard rates held records back client-side instead of sending them to be throttled
     metrics.add_metric(name="ShardRateWait", unit=MetricUnit.Milliseconds, value=stats.rate_wait_seconds * 1000)
+
+
+def log_breaker_change(old: Status, new: Status) -> None:
+    """One log line (and, on opening, one metric) for every change of the circuit breaker."""
+    logger.warning(
+        "circuit breaker changed",
+        extra={
+            "breaker_from": old.state.value,
+            "breaker_to": new.state.value,
+            "breaker_reason": new.reason,
+            "breaker_forced": new.forced,
+            "breaker_hold_seconds": new.hold,
+        },
+    )
+    if new.state is State.OPEN and old.state is not State.OPEN:
+        metrics.add_metric(name="BreakerOpened", unit=MetricUnit.Count, value=1)
