@@ -110,6 +110,10 @@ up: setup ## Run the whole pipeline locally until Ctrl-C: AWS endpoint :4566, HT
 redrive: setup ## Redrive failed records: on the running `make up`, or on a deployed stack with STACK=name
 	$(BIN)/python -m tools.redrive $(if $(STACK),--stack "$(STACK)") --event '$(or $(EVENT),{})'
 
+.PHONY: breaker
+breaker: setup ## The circuit breaker's state; FORCE=open|closed|release [REASON=...]; on make up, or STACK=name
+	$(BIN)/python -m tools.breaker $(if $(STACK),--stack "$(STACK)") $(if $(FORCE),--force "$(FORCE)") $(if $(REASON),--reason "$(REASON)")
+
 .PHONY: load
 load: setup ## Bounded headless Locust run (30 s of load, about 80 s in all) on the local runtime, reconciled; reports/ (WORKERS=N)
 	$(BIN)/python -m load.run_load $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)

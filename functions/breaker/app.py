@@ -27,7 +27,8 @@ def control() -> BreakerControl:
         write_probe(dynamodb, config.events_table_name, DynamoDBEventSink.KEY),
         on_change=log_breaker_change,
     )
-    return BreakerControl(breaker, aws.client("lambda", config.client_settings()), config.mapping_uuid)
+    lambda_client = aws.client("lambda", config.client_settings())
+    return BreakerControl(breaker, lambda_client, config.mapping_uuid, config.maximum_record_age)
 
 
 @logger.inject_lambda_context

@@ -359,6 +359,16 @@ def test_every_place_a_record_can_wait_has_an_alarm_on_the_alarm_topic() -> None
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
 
 
+def test_the_breaker_alarms_when_it_opens_and_before_records_outlive_their_maximum_age() -> None:
+    alarms = {a["Properties"].get("MetricName"): a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()}
+    assert alarms["BreakerOpen"]["Threshold"] == 0
+    assert alarms["BreakerOpen"]["OKActions"] == [{"Ref": "AlarmTopic"}]  # and says when it closes
+    assert alarms["BreakerOpenShareOfRecordAge"]["Threshold"] == 0.5
+    assert alarms["BreakerOpenShareOfRecordAge"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    env = translated()["Resources"]["BreakerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["MAXIMUM_RECORD_AGE_SECONDS"] == {"Ref": "MaximumRecordAgeInSeconds"}
+
+
 def test_deliveries_to_the_s3_failure_destination_raise_an_alarm() -> None:
     template = translated((("FailureDestinationType", "S3"),))
     bucket = template["Resources"]["FailureBucket"]["Properties"]

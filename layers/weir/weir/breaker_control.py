@@ -22,11 +22,17 @@ FORCES = {"open": State.OPEN, "closed": State.CLOSED, "release": None}
 
 class BreakerControl:
     def __init__(
-        self, breaker: Breaker, lambda_client: Any, mapping_uuid: str, clock: Callable[[], float] = time.time
+        self,
+        breaker: Breaker,
+        lambda_client: Any,
+        mapping_uuid: str,
+        maximum_record_age: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.breaker = breaker
         self.lambda_client = lambda_client
         self.mapping_uuid = mapping_uuid
+        self.maximum_record_age = maximum_record_age
         self._clock = clock
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +56,8 @@ class BreakerControl:
         open_seconds = self._clock() - status.since if status.state is State.OPEN else 0.0
         metrics.add_metric(name="BreakerOpen", unit=MetricUnit.Count, value=1 if status.state is State.OPEN else 0)
         metrics.add_metric(name="BreakerOpenSeconds", unit=MetricUnit.Seconds, value=open_seconds)
+        share = open_seconds / self.maximum_record_age
+        metrics.add_metric(name="BreakerOpenShareOfRecordAge", unit=MetricUnit.NoUnit, value=share)
         return {
             "state": status.state.value,
             "forced": status.forced,

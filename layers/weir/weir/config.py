@@ -214,6 +214,8 @@ class BreakerConfig(_EnvModel):
     breaker_table_name: str = Field(alias="BREAKER_TABLE_NAME", min_length=1)
     events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
     mapping_uuid: str = Field(alias="MAPPING_UUID", min_length=1)
+    # The mapping's MaximumRecordAgeInSeconds: how long the breaker may stay open before records expire.
+    maximum_record_age: int = Field(alias="MAXIMUM_RECORD_AGE_SECONDS", ge=60)
     connect_timeout: float = Field(1.0, alias="BREAKER_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
     read_timeout: float = Field(3.0, alias="BREAKER_READ_TIMEOUT_SECONDS", gt=0, le=60)
 
