@@ -3,9 +3,12 @@
 Starts the local runtime (endpoint, template deployed, functions, event source mapping, HTTP API),
 then drives a demo workload through ``POST /events``: steady traffic, a burst above the shards'
 write limit, a few poison records from a misbehaving producer, and a short outage of the events
-table. It waits for the consumer to drain the stream, redrives the on-failure destination and the
-overflow queue, waits again, and prints a ledger: sent / accepted / in the events table /
-quarantined / in the failure destination / redriven / lost. It exits non-zero unless lost is 0.
+table with the circuit breaker forced closed (so batches run out of retries). It waits for the
+consumer to drain the stream, redrives the on-failure destination and the overflow queue, waits
+again; then a long outage (90 s) with the breaker automatic, which must send nothing to the failure
+destination. It prints a ledger: sent / accepted / in the events table / quarantined / in the
+failure destination / redriven / the long outage's events / lost, and exits non-zero unless lost is
+0 and the long outage sent nothing to the failure destination.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ from local.template import ROOT, parse_overrides
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
 POISON_RECORDS = 5
+# The circuit breaker's acceptance: an outage this long, every accepted event stored within the
+# recovery time after it, none through the failure destination (scaled down by --scale, to 30 s at least).
+LONG_OUTAGE_SECONDS = 90.0
+LONG_OUTAGE_RECOVERY_SECONDS = 180.0
 
 
 class Demo:
@@ -210,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         assert runtime.endpoint is not None
         assert runtime.endpoint.server is not None
         # The events table throttles every write until a batch has used up MaximumRetryAttempts and
-        # gone to the on-failure destination (at most a minute), then recovers.
+        # gone to the on-failure destination (at most a minute), then recovers. The circuit breaker
+        # would hold the batches instead (the long outage below shows it): forced closed here, so the
+        # retries' path to the failure destination and the redrive are shown too.
+        breaker = runtime.pools["BreakerFunction"]
+        breaker.invoke({"force": "closed", "reason": "make run: the retries' path, on purpose"})
         faults = runtime.endpoint.server.gateway.faults
         outage = faults.add(
             {
@@ -241,6 +252,43 @@ def main(argv: list[str] | None = None) -> int:
             f"({in_destination_before} from the failure destination, {overflow_before} from overflow)"
         )
         demo.wait_for_drain("after redrive", timeout=60)
+        breaker.invoke({"force": "release"})
+
+        # A long outage, with the breaker automatic: it opens, the consumer holds its batches, the
+        # breaker function pauses the mapping; nothing goes to the failure destination, no redrive.
+        to_destination_before = sum(m.stats.records_to_destination for m in runtime.mappings)
+        long_seconds = max(30.0, LONG_OUTAGE_SECONDS * scale)
+        long_outage = faults.add(
+            {
+                "service": "dynamodb",
+                "operation": "PutItem",
+                "error": "ProvisionedThroughputExceededException",
+                "match": {"TableName": demo.events_table},
+                "duration_s": long_seconds,
+            }
+        )
+        long_started = time.monotonic()
+        accepted_before = set(demo.accepted)
+        while time.monotonic() - long_started < long_seconds - 10:
+            demo.phase("long-outage", 2, max(1, int(25 * scale)), 2)
+            time.sleep(10)
+        while time.monotonic() - long_started < long_seconds:
+            time.sleep(0.5)
+        faults.remove(long_outage.id)
+        label = f"long outage ({long_seconds:.0f} s), the breaker holding"
+        print(f"  {label:<44} {time.monotonic() - long_started:5.1f} s", flush=True)
+        long_events = demo.accepted - accepted_before
+        recovery_deadline = time.monotonic() + LONG_OUTAGE_RECOVERY_SECONDS
+        while time.monotonic() < recovery_deadline and not long_events <= demo.stored_ids():
+            time.sleep(1)
+        long_recovered = time.monotonic() - (recovery_deadline - LONG_OUTAGE_RECOVERY_SECONDS)
+        long_to_destination = sum(m.stats.records_to_destination for m in runtime.mappings) - to_destination_before
+        long_missing = len(long_events - demo.stored_ids())
+        print(
+            f"  after the long outage: {len(long_events) - long_missing} of {len(long_events)} events stored "
+            f"{long_recovered:.0f} s after it ended, {long_to_destination} to the failure destination",
+            flush=True,
+        )
 
         stored = demo.stored_ids()
         assert runtime.stack is not None
@@ -257,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
             "quarantined": quarantined,
             "in_failure_destination": len(in_destination),
             "went_to_failure_destination": sum(m.stats.records_to_destination for m in runtime.mappings),
+            "long_outage_events": len(long_events),
+            "long_outage_to_failure_destination": long_to_destination,
+            "long_outage_not_stored": long_missing,
             "redriven": redriven,
             "redrive_report": report,
             "still_waiting": len(waiting & demo.accepted),
@@ -281,14 +332,19 @@ def main(argv: list[str] | None = None) -> int:
         "quarantined",
         "went_to_failure_destination",
         "redriven",
+        "long_outage_events",
+        "long_outage_to_failure_destination",
+        "long_outage_not_stored",
         "in_failure_destination",
         "still_waiting",
         "lost",
     ):
         print(f"  {key:<28} {ledger[key]}")
     print(f"  ({ledger['seconds']} s; written to {args.ledger})")
-    # Lost must be 0, and every poison record must be in the quarantine, or the run failed.
-    return 1 if lost or quarantined < POISON_RECORDS else 0
+    # Lost must be 0, every poison record in the quarantine, and the long outage survived without
+    # the failure destination, or the run failed.
+    long_failed = ledger["long_outage_to_failure_destination"] or ledger["long_outage_not_stored"]
+    return 1 if lost or quarantined < POISON_RECORDS or long_failed else 0
 
 
 if __name__ == "__main__":

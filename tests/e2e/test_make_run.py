@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.timeout(600)
 def test_the_demo_run_accounts_for_every_event_and_loses_none(tmp_path: Path) -> None:
     ledger_path = tmp_path / "ledger.json"
     result = subprocess.run(
@@ -33,7 +34,7 @@ def test_the_demo_run_accounts_for_every_event_and_loses_none(tmp_path: Path) ->
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -46,4 +47,8 @@ def test_the_demo_run_accounts_for_every_event_and_loses_none(tmp_path: Path) ->
     assert ledger["went_to_failure_destination"] > 0
     assert ledger["redriven"] >= ledger["went_to_failure_destination"]
     assert ledger["shard_throttled_entries"] > 0
+    # the long outage, with the circuit breaker: held on the stream, nothing to the failure destination
+    assert ledger["long_outage_events"] > 0
+    assert ledger["long_outage_to_failure_destination"] == 0
+    assert ledger["long_outage_not_stored"] == 0
     assert "Ledger:" in result.stdout
