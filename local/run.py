@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "still_waiting",
         "lost",
     ):
-        print(f"  {key:<28} {ledger[key]}")
+        print(f"  {key:<36} {ledger[key]}")
     print(f"  ({ledger['seconds']} s; written to {args.ledger})")
     # Lost must be 0, every poison record in the quarantine, and the long outage survived without
     # the failure destination, or the run failed.

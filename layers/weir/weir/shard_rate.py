@@ -41,7 +41,7 @@ class RateSettings:
     start: float = 1.0  # the share of its capacity a shard is first sent at
     floor: float = 0.01  # never slower than this share (10 records/s)
     increase: float = 0.05  # share added per second without a throttle
-    min_factor: float = 0.1
+    min_factor: float = 0.5
     max_factor: float = 0.8
     hold_seconds: float = 0.1
     burst_seconds: float = 0.2  # the bucket holds this many seconds at the current rate...
