@@ -144,34 +144,26 @@ def main(argv: list[str] | None = None) -> int:
             "WEIR_DRAIN_SECONDS": "0",  # the consumer is paused: what is accepted waits on the stream
             "WEIR_PROGRESS_SECONDS": "3600",
         }
+
+        def weir_case(name: str, user: str, users: int, reports: str) -> Case:
+            """Weir's own locustfile, ``users`` of one user class, its reconciliation into ``reports``."""
+            env = {
+                **weir_env,
+                "WEIR_PEAK_USERS": str(users),
+                "WEIR_EVENTS_PER_REQUEST": str(args.batch // 2),
+                "WEIR_REPORT_DIR": str(work / reports),
+            }
+            command = [*locust, "-f", str(ROOT / "load" / "locustfile.py"), user, "--host", runtime.api_url]
+            return Case(name, command, env, work / reports)
+
         cases = [
             Case(
                 "baseline: aws-samples locustfile, unmodified",
                 [*locust, *sample, "--host", stream],
                 {**base_env, "LOCUST_BATCH_SIZE": str(args.batch), "REGION": "us-east-1"},
             ),
-            Case(
-                "KinesisUser: weir producer, ledger, reconciliation",
-                [*locust, "-f", str(ROOT / "load" / "locustfile.py"), "KinesisUser", "--host", runtime.api_url],
-                {
-                    **weir_env,
-                    "WEIR_PEAK_USERS": str(args.users),
-                    "WEIR_EVENTS_PER_REQUEST": str(args.batch // 2),
-                    "WEIR_REPORT_DIR": str(work / "kinesis"),
-                },
-                work / "kinesis",
-            ),
-            Case(
-                "IngestUser: POST /events, ledger, reconciliation",
-                [*locust, "-f", str(ROOT / "load" / "locustfile.py"), "IngestUser", "--host", runtime.api_url],
-                {
-                    **weir_env,
-                    "WEIR_PEAK_USERS": str(args.http_users),
-                    "WEIR_EVENTS_PER_REQUEST": str(args.batch // 2),
-                    "WEIR_REPORT_DIR": str(work / "http"),
-                },
-                work / "http",
-            ),
+            weir_case("KinesisUser: weir producer, ledger, reconciliation", "KinesisUser", args.users, "kinesis"),
+            weir_case("IngestUser: POST /events, ledger, reconciliation", "IngestUser", args.http_users, "http"),
         ]
         assert runtime.endpoint is not None
         kinesalite, *others = (child.pid for child in runtime.endpoint.children)

@@ -10,10 +10,8 @@ in step). Printed as JSON; the exit code is 1 when the function failed.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-from load.stack import load_stack
+from tools.invoke import invoke_output
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,16 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         event["force"] = args.force
         if args.reason:
             event["reason"] = args.reason
-    try:
-        stack = load_stack(args.stack)
-    except RuntimeError as exc:
-        print(f"make breaker: {exc}; start one with `make up`, or name a deployed stack: STACK=...", file=sys.stderr)
-        return 2
-    lambda_ = stack.client("lambda", read_timeout=40)  # BreakerFunction's timeout is 30 s
-    answer = lambda_.invoke(FunctionName=stack.outputs["BreakerFunctionName"], Payload=json.dumps(event).encode())
-    payload = json.loads(answer["Payload"].read() or b"null")
-    print(json.dumps(payload, indent=2))
-    return 1 if answer.get("FunctionError") else 0
+    # BreakerFunction's timeout is 30 s
+    return invoke_output("make breaker", args.stack, "BreakerFunctionName", event, read_timeout=40)
 
 
 if __name__ == "__main__":

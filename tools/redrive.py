@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from load.stack import load_stack
+from tools.invoke import invoke_output
 
 # A run lasts up to RedriveTimeoutSeconds (at most 900 s): the call waits that long for its answer.
 INVOKE_READ_TIMEOUT_SECONDS = 910
@@ -28,16 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except json.JSONDecodeError as exc:
         print(f"make redrive: EVENT is not JSON: {exc}", file=sys.stderr)
         return 2
-    try:
-        stack = load_stack(args.stack)
-    except RuntimeError as exc:
-        print(f"make redrive: {exc}; start one with `make up`, or name a deployed stack: STACK=...", file=sys.stderr)
-        return 2
-    lambda_ = stack.client("lambda", read_timeout=INVOKE_READ_TIMEOUT_SECONDS)
-    answer = lambda_.invoke(FunctionName=stack.outputs["RedriveFunctionName"], Payload=json.dumps(event).encode())
-    payload = json.loads(answer["Payload"].read() or b"null")
-    print(json.dumps(payload, indent=2))
-    return 1 if answer.get("FunctionError") else 0
+    return invoke_output("make redrive", args.stack, "RedriveFunctionName", event, INVOKE_READ_TIMEOUT_SECONDS)
 
 
 if __name__ == "__main__":

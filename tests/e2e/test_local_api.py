@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 
 # a short stand-in for AWS's ~60 s (local.esm.DISABLE_DELAY_SECONDS), so the test meets the delay quickly
-DISABLE_DELAY = 4.0
+DISABLE_DELAY = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +199,17 @@ def test_the_breaker_function_disables_the_consumer_s_mapping_while_forced_open_
     assert lambda_.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled"
     bad = lambda_.invoke(FunctionName=name, Payload=json.dumps({"force": "sideways"}).encode())
     assert bad["FunctionError"] == "Unhandled"
+
+
+def test_make_breaker_reports_and_forces_through_the_same_path_as_against_a_deployed_stack(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.breaker import main
+
+    assert main([]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "closed"
+    assert main(["--force", "open", "--reason", "a test"]) == 0
+    forced = json.loads(capsys.readouterr().out)
+    assert (forced["state"], forced["reason"], forced["mapping_state"]) == ("open", "a test", "Disabling")
+    assert main(["--force", "release"]) == 0
+    assert json.loads(capsys.readouterr().out)["mapping_state"] == "Enabling"
