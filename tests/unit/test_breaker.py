@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from tests.fakes import FakeClock
 from weir.breaker import Breaker, BreakerSettings, DynamoDBStore, State, Status, write_probe
+from weir.breaker_control import BreakerControl
 from weir.deadline import Deadline
 
 
@@ -192,3 +193,57 @@ def test_the_write_probe_exercises_the_write_path_and_writes_nothing(dynamodb: o
     assert probe() is True
     assert dynamodb.scan(TableName="events")["Count"] == 0  # type: ignore[attr-defined]
     assert write_probe(dynamodb, "missing-table", "event_id")() is False
+
+
+# --- the breaker function ------------------------------------------------------------------
+
+
+class FakeLambda:
+    def __init__(self, state: str = "Enabled") -> None:
+        self.state = state
+        self.updates: list[bool] = []
+
+    def get_event_source_mapping(self, UUID: str) -> dict[str, str]:
+        return {"UUID": UUID, "State": self.state}
+
+    def update_event_source_mapping(self, UUID: str, Enabled: bool) -> dict[str, str]:
+        self.updates.append(Enabled)
+        self.state = "Enabled" if Enabled else "Disabled"
+        return {"UUID": UUID, "State": self.state}
+
+
+def control(clock: FakeClock, lambda_client: FakeLambda, sink: Sink) -> tuple[Breaker, BreakerControl]:
+    b = breaker(MemoryStore(), sink, clock, open_seconds=10)
+    return b, BreakerControl(b, lambda_client, "mapping-uuid", maximum_record_age=3600, clock=clock)
+
+
+def test_the_breaker_function_pauses_the_mapping_while_open_and_resumes_only_what_it_paused() -> None:
+    clock, sink, lambda_client = FakeClock(), Sink(), FakeLambda()
+    b, ctl = control(clock, lambda_client, sink)
+    assert ctl.handle({})["mapping_state"] == "Enabled"
+    b.open("throttled")
+    report = ctl.handle({})
+    assert (report["state"], report["mapping_state"], lambda_client.updates) == ("open", "Disabling", [False])
+    assert b.status(fresh=True).paused
+    clock.sleep(10)
+    sink.up = True
+    report = ctl.handle({})  # the probe half-opens; the mapping resumes
+    assert (report["state"], lambda_client.updates) == ("half_open", [False, True])
+    assert not b.status(fresh=True).paused
+
+
+def test_a_mapping_an_operator_disabled_by_hand_stays_disabled() -> None:
+    clock, sink, lambda_client = FakeClock(), Sink(), FakeLambda(state="Disabled")
+    _, ctl = control(clock, lambda_client, sink)
+    assert ctl.handle({})["mapping_state"] == "Disabled"
+    assert lambda_client.updates == []
+
+
+def test_forced_open_pauses_and_release_resumes() -> None:
+    clock, sink, lambda_client = FakeClock(), Sink(), FakeLambda()
+    _, ctl = control(clock, lambda_client, sink)
+    assert ctl.handle({"force": "open", "reason": "migration"})["mapping_state"] == "Disabling"
+    assert ctl.handle({"force": "release"})["mapping_state"] == "Enabling"
+    assert lambda_client.updates == [False, True]
+    with pytest.raises(ValueError, match="force must be one of"):
+        ctl.handle({"force": "sideways"})

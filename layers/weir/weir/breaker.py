@@ -71,6 +71,9 @@ class Status:
     reason: str = ""
     forced: bool = False
     version: int = 0  # for conditional writes: a change only applies to the version it read
+    # The breaker function disabled the consumer's mapping (and so may enable it again); a mapping an
+    # operator disabled by hand is not the breaker's to enable.
+    paused: bool = False
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class Status:
             "reason": self.reason,
             "forced": self.forced,
             "version": self.version,
+            "paused": self.paused,
         }
 
     @classmethod
@@ -95,6 +99,7 @@ class Status:
             str(item.get("reason", "")),
             bool(item.get("forced", False)),
             int(item["version"]),
+            bool(item.get("paused", False)),
         )
 
 
@@ -157,7 +162,7 @@ class Breaker:
         now = self._clock()
         recent = current.opened if now - current.since < self.settings.flap_window_seconds else 0
         hold = min(self.settings.max_open_seconds, self.settings.open_seconds * 2**recent)
-        return self._move(current, Status(State.OPEN, now, hold, recent + 1, reason))
+        return self._move(current, Status(State.OPEN, now, hold, recent + 1, reason, paused=current.paused))
 
     def close(self, expected: Status | None = None) -> bool:
         current = expected or self.status(fresh=True)
@@ -170,10 +175,18 @@ class Breaker:
         while True:
             current = self.status(fresh=True)
             if state is None:
-                new = Status(State.CLOSED, self._clock(), 0.0, 0, "released by an operator", False)
+                released = "released by an operator"
+                new = Status(State.CLOSED, self._clock(), 0.0, 0, released, False, paused=current.paused)
             else:
-                new = Status(state, self._clock(), current.hold, current.opened, reason, True)
+                new = Status(state, self._clock(), current.hold, current.opened, reason, True, paused=current.paused)
             if self._move(current, new):
+                return self.status()
+
+    def mark_paused(self, paused: bool) -> Status:
+        """Record that the breaker function disabled (True) or enabled again (False) the mapping."""
+        while True:
+            current = self.status(fresh=True)
+            if current.paused == paused or self._move(current, replace(current, paused=paused)):
                 return self.status()
 
     # --- what the consumer reports -------------------------------------------------
