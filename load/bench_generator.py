@@ -121,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     from local.runtime import LocalRuntime
 
     credentials = local_credentials()
-    runtime = LocalRuntime({"ShardCount": "4"}, port=0, api_port=0, stack_name="bench-generator").start()
+    # The consumer is switched off before any case: no 60 s of deliveries after it is disabled (the
+    # delay AWS shows, which the runtime models by default), or they would compete with the generator.
+    runtime = LocalRuntime(
+        {"ShardCount": "4"}, port=0, api_port=0, stack_name="bench-generator", disable_delay_seconds=0
+    ).start()
     work = Path(tempfile.mkdtemp(prefix="weir-b7-"))
     try:
         endpoint = runtime.environment()["AWS_ENDPOINT_URL"]
