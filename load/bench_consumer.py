@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                     aws.client("dynamodb", config.dynamodb_client_settings()), config.events_table_name
                 )
                 store: Callable[..., Any] = lambda event: {"stored": sink.store(event)}  # noqa: E731
-                service.processor = EventProcessor(sink, service.processor._quarantine, store)
+                service.processor = EventProcessor(service.processor._quarantine, store)
             service.batch = KeyOrderedBatchProcessor(workers, service.writers)
             service.handle_batch(_event(20, args.keys, 0), Context())  # warm up connections
             batch = _event(args.records, args.keys, 1)

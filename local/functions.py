@@ -35,10 +35,6 @@ class Invocation:
     duration: float
     timed_out: bool = False
 
-    @property
-    def error_type(self) -> str | None:
-        return None if self.ok else str(self.payload.get("errorType"))
-
 
 class _Context:
     def __init__(self, function: dict[str, Any], deadline: float, request_id: str) -> None:

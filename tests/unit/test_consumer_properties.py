@@ -47,7 +47,7 @@ def run(event: dict[str, Any], sink: FakeSink, quarantine: FakeQuarantine, worke
     def store(event: dict[str, Any]) -> dict[str, Any]:
         return {"stored": sink.store(event)}
 
-    processor = EventProcessor(sink, quarantine, store)
+    processor = EventProcessor(quarantine, store)
     batch = KeyOrderedBatchProcessor(workers)
     return dict(process_partial_response(event=event, record_handler=processor.handle, processor=batch))
 

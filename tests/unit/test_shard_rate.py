@@ -220,3 +220,23 @@ def test_without_a_shard_map_records_go_out_unpaced() -> None:
     result = paced_producer(kinesis, clock).put([Record(b"x", f"k{i}") for i in range(500)], Deadline(10, clock))
     assert result.all_ok
     assert result.stats.rate_waits == 0
+
+
+def test_a_whole_call_refused_with_a_throttle_backs_off_instead_of_pacing() -> None:
+    """A call refused as a whole (a 400 ProvisionedThroughputExceededException, no entries) tells the
+    rates nothing about any shard: the producer backs off between attempts, as without rates."""
+    clock = FakeClock(0.0)
+    kinesis = ShardedKinesis(clock, shards=2, capacity=1e9)
+    calls: list[float] = []
+
+    def refused(**_: Any) -> dict[str, Any]:
+        calls.append(clock())
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}}, "PutRecords"
+        )
+
+    kinesis.put_records = refused  # type: ignore[method-assign,assignment]
+    result = paced_producer(kinesis, clock).put([Record(b"x", f"k{i}") for i in range(10)], Deadline(30, clock))
+    assert not any(o.ok for o in result.outcomes)
+    assert len(calls) == 6  # max_attempts
+    assert len(clock.sleeps) >= len(calls) - 1  # a backoff sleep before every retry

@@ -49,7 +49,7 @@ from weir.errors import ErrorKind, aws_cause, classify, error_code
 from weir.large_messages import LargeMessageStore
 from weir.models import Event
 from weir.observability import log_breaker_change, logger, metrics
-from weir.sinks import DynamoDBEventSink, EventSink
+from weir.sinks import DynamoDBEventSink
 
 QUARANTINE_KIND = "weir.quarantine"
 # The idempotency table's partition key (template.yaml, IdempotencyTable), Powertools' default.
@@ -150,13 +150,11 @@ class EventProcessor:
 
     def __init__(
         self,
-        sink: EventSink,
         quarantine: Quarantine,
         store: Callable[..., Any],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         breaker: Breaker | None = None,
     ) -> None:
-        self._sink = sink
         self._breaker = breaker
         self._quarantine = quarantine
         self._store = store
@@ -340,9 +338,7 @@ class ConsumerService:
                 config.breaker_settings(),
                 on_change=log_breaker_change,
             )
-        processor = EventProcessor(
-            sink, SqsQuarantine(sqs, config.quarantine_queue_url, bodies), store, breaker=breaker
-        )
+        processor = EventProcessor(SqsQuarantine(sqs, config.quarantine_queue_url, bodies), store, breaker=breaker)
         return cls(config, processor, idempotency, writers, breaker)
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:

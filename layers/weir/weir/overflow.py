@@ -60,10 +60,6 @@ class SpillResult:
     errors: dict[int, str]
     calls: int = 0
 
-    @property
-    def failed_indexes(self) -> list[int]:
-        return [i for i, ok in enumerate(self.spilled) if not ok]
-
 
 class OverflowSpiller:
     def __init__(

@@ -145,13 +145,11 @@ class ProducerStats:
     records: int = 0
     entries_sent: int = 0
     throttled_entries: int = 0
-    failed_entries: int = 0
     resubmitted_entries: int = 0
     whole_call_errors: int = 0
     rounds: int = 0
     rate_waits: int = 0  # times the shard rates held every pending record back
     rate_wait_seconds: float = 0.0
-    call_latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
 
 
@@ -254,6 +252,7 @@ class Producer:
                     break
                 batch = paced
             stats.rounds += 1
+            whole_call_errors = stats.whole_call_errors
             to_retry = self._send_round(batch, records, outcomes, done, stats, deadline, shards)
             for i in to_retry:
                 if outcomes[i].attempts >= self.settings.max_attempts:
@@ -270,7 +269,12 @@ class Producer:
             # back off. When no call could follow the wait inside the deadline, the loop's deadline
             # check ends it.
             waiting = [i for i in to_retry if not done[i]]
-            throttles_only = shards is not None and all(outcomes[i].error_code == THROTTLED for i in waiting)
+            # (per-entry throttles only: a whole call refused told the rates nothing, so it backs off)
+            throttles_only = (
+                shards is not None
+                and stats.whole_call_errors == whole_call_errors
+                and all(outcomes[i].error_code == THROTTLED for i in waiting)
+            )
             if waiting and not throttles_only and self._back_off(retry, deadline):
                 retry += 1
         stats.elapsed = self._clock() - started
@@ -406,14 +410,12 @@ class Producer:
             outcomes[i].attempts += 1
         stats.calls += 1
         stats.entries_sent += len(request)
-        call_started = self._clock()
         try:
             response = self._client.put_records(
                 Records=[{"Data": r.data, "PartitionKey": r.partition_key} for _, r in request],
                 **self._stream_arg,
             )
         except (ClientError, BotoCoreError) as exc:  # classified below; every record keeps the error
-            stats.call_latencies.append(self._clock() - call_started)
             stats.whole_call_errors += 1
             transient = classify(exc) is ErrorKind.TRANSIENT
             for i, _ in request:
@@ -421,7 +423,6 @@ class Producer:
                 outcomes[i].error_message = str(exc)
                 done[i] = not transient
             return [i for i, _ in request] if transient else []
-        stats.call_latencies.append(self._clock() - call_started)
         retry = self._apply_entries(request, response, outcomes, done, stats)
         if shards is not None:
             self._feed_back(request, outcomes, shards)
@@ -475,7 +476,6 @@ class Producer:
                 outcome.error_code = outcome.error_message = None
                 done[i] = True
                 continue
-            stats.failed_entries += 1
             if code == THROTTLED:
                 stats.throttled_entries += 1
             outcome.error_code = code
