@@ -114,6 +114,10 @@ redrive: setup ## Redrive failed records: on the running `make up`, or on a depl
 breaker: setup ## The circuit breaker's state; FORCE=open|closed|release [REASON=...]; on make up, or STACK=name
 	$(BIN)/python -m tools.breaker $(if $(STACK),--stack "$(STACK)") $(if $(FORCE),--force "$(FORCE)") $(if $(REASON),--reason "$(REASON)")
 
+.PHONY: chaos
+chaos: setup ## An AWS FIS experiment of the stack: EXPERIMENT=kinesis-throttle|expired-iterator, or STOP=id; on make up, or STACK=name (docs/chaos.md)
+	$(BIN)/python -m tools.chaos $(if $(STACK),--stack "$(STACK)") $(if $(EXPERIMENT),--experiment "$(EXPERIMENT)") $(if $(STOP),--stop "$(STOP)")
+
 .PHONY: load
 load: setup ## Bounded headless Locust run (30 s of load, about 80 s in all) on the local runtime, reconciled; reports/ (WORKERS=N)
 	$(BIN)/python -m load.run_load $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)

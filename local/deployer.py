@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local.fis import ExperimentError, experiment_faults
 from local.resolve import ResolveError, Scope, resolve
 from local.template import LOCAL_REGION, ROOT, load_template, parameter_values, translate
 from tools.deploy_checks import parameter_problems, rule_failures
@@ -64,6 +65,8 @@ class LocalStack:
     schedules: list[dict[str, Any]] = field(default_factory=list)  # AWS::Events::Rule properties
     physical_ids: dict[str, str] = field(default_factory=dict)
     not_emulated: dict[str, str] = field(default_factory=dict)
+    # FIS experiment templates (ChaosExperiments=true) as the local faults that reproduce them.
+    experiments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Content directories of the template's layers: what Lambda mounts at /opt/python.
     layer_paths: list[Path] = field(default_factory=list)
 
@@ -77,6 +80,7 @@ class LocalStack:
             "event_source_mappings": self.event_source_mappings,
             "schedules": self.schedules,
             "not_emulated": self.not_emulated,
+            "experiments": self.experiments,
             "layer_paths": [str(p) for p in self.layer_paths],
         }
 
@@ -329,6 +333,14 @@ class Deployer:
         stack.schedules.append({"LogicalId": name, **props})
         arn = f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/{name}"
         return Created(f"{self.stack_name}-{name}", {"Arn": arn})
+
+    def _aws_fis_experimenttemplate(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
+        """An experiment runs locally as the faults that reproduce its actions (``make chaos``)."""
+        try:
+            stack.experiments[name] = experiment_faults(props)
+        except ExperimentError as exc:
+            raise DeployError(f"{name}: {exc}") from None
+        return Created(f"EXT-local-{name}", {"Id": f"EXT-local-{name}"})
 
     def _aws_apigatewayv2_api(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         stack.not_emulated[name] = "AWS::ApiGatewayV2::Api (served by local.api on 127.0.0.1:3000)"

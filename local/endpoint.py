@@ -132,8 +132,7 @@ class Endpoint:
                 dynamodb=dynamodb,
                 limiter=ShardWriteLimiter(enabled=self.limits_enabled),
             )
-            for fault in self.initial_faults:
-                gateway.faults.add(fault)
+            gateway.faults.add_all(self.initial_faults)
             self.server = GatewayServer((HOST, self.port), gateway)
             self.port = int(self.server.server_address[1])
             self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)

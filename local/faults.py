@@ -12,8 +12,9 @@ A fault is JSON, every field but ``service`` optional::
 * ``drop``: close the connection without an answer (a dropped connection);
 * ``count``: fire at most this many times, then retire.
 
-The two AWS FIS Kinesis actions map onto this model (see :data:`FIS_ACTIONS`), so an experiment
-written here can be repeated in AWS with FIS.
+A fault may name an AWS FIS action instead (``{"fis_action": "aws:kinesis:stream-expired-iterator-exception",
+"probability": 0.5}``): :func:`expand` turns it into the faults that reproduce it (:mod:`local.fis`),
+so an experiment written here can be repeated in AWS with FIS.
 """
 
 from __future__ import annotations
@@ -26,24 +27,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from local.fis import ExperimentError, fault_templates
+
 SERVICES = frozenset(
     {"kinesis", "dynamodb", "sqs", "s3", "sns", "lambda", "cloudformation", "monitoring", "cloudwatch", "logs", "sts"}
 )
-
-# AWS FIS action -> the fault that reproduces it locally.
-FIS_ACTIONS: dict[str, dict[str, Any]] = {
-    "aws:kinesis:inject-api-provisioned-throughput-exception": {
-        "service": "kinesis",
-        "error": "ProvisionedThroughputExceededException",
-        "status": 400,
-    },
-    "aws:kinesis:inject-api-expired-iterator-exception": {
-        "service": "kinesis",
-        "operation": "GetRecords",
-        "error": "ExpiredIteratorException",
-        "status": 400,
-    },
-}
 
 
 class FaultError(ValueError):
@@ -73,10 +61,7 @@ class Fault:
         if not isinstance(data, Mapping):
             raise FaultError("a fault must be a JSON object")
         if "fis_action" in data:
-            action = data["fis_action"]
-            if action not in FIS_ACTIONS:
-                raise FaultError(f"fis_action: unknown action {action!r}; known: {', '.join(FIS_ACTIONS)}")
-            data = {**FIS_ACTIONS[action], **{k: v for k, v in data.items() if k != "fis_action"}}
+            raise FaultError("fis_action: stands for several faults; expand() it first")
         known = {f for f in cls.__dataclass_fields__ if f not in {"id", "fired", "created_at"}}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -124,6 +109,39 @@ class Fault:
         if self.operation is not None and self.operation != operation:
             return False
         return all(_matches(params.get(key), expected) for key, expected in self.match.items())
+
+
+def expand(data: Any) -> list[dict[str, Any]]:
+    """One fault, or the faults an ``fis_action`` stands for (one per operation the action fails;
+    ``operation`` narrows them to one), each with the rest of the fields given."""
+    if not isinstance(data, Mapping):
+        raise FaultError("a fault must be a JSON object")
+    if "fis_action" not in data:
+        return [dict(data)]
+    action = data["fis_action"]
+    try:
+        templates = fault_templates(str(action))
+    except ExperimentError as exc:
+        raise FaultError(f"fis_action: {exc}") from None
+    rest = {k: v for k, v in data.items() if k != "fis_action"}
+    if "operation" in rest:
+        templates = [t for t in templates if t["operation"] == rest["operation"]]
+        if not templates:
+            raise FaultError(f"operation: {rest['operation']!r} is not one that {action} fails")
+    return [{**t, **rest} for t in templates]
+
+
+def parse(specs: Any) -> list[Fault]:
+    """Every fault of a list (or one fault), expanded and checked; the first bad one is named by its
+    index and none is returned."""
+    items = specs if isinstance(specs, list) else [specs]
+    faults: list[Fault] = []
+    for index, item in enumerate(items):
+        try:
+            faults.extend(Fault.from_json(one) for one in expand(item))
+        except FaultError as exc:
+            raise FaultError(f"fault {index}: {exc}") from None
+    return faults
 
 
 def _matches(actual: Any, expected: Any) -> bool:
@@ -175,12 +193,11 @@ def load_profile(path: str) -> list[dict[str, Any]]:
     faults = document.get("faults") if isinstance(document, dict) else document
     if not isinstance(faults, list):
         raise FaultError(f"{path}: must hold a list of faults, or an object with a 'faults' list")
-    for index, fault in enumerate(faults):
-        try:
-            Fault.from_json(fault)
-        except FaultError as exc:
-            raise FaultError(f"{path}: fault {index}: {exc}") from None
-    return faults
+    try:
+        parse(faults)
+    except FaultError as exc:
+        raise FaultError(f"{path}: {exc}") from None
+    return [one for fault in faults for one in expand(fault)]
 
 
 class FaultSet:
@@ -193,12 +210,20 @@ class FaultSet:
         self._rng = rng or random.Random()
 
     def add(self, data: Mapping[str, Any]) -> Fault:
-        fault = Fault.from_json(data)
+        """One fault (not an ``fis_action``, which stands for several: :meth:`add_all`)."""
+        return self._insert([Fault.from_json(data)])[0]
+
+    def add_all(self, specs: Any) -> list[Fault]:
+        """A list of faults, ``fis_action`` ones expanded: all of them, or none if one is bad."""
+        return self._insert(parse(specs))
+
+    def _insert(self, faults: list[Fault]) -> list[Fault]:
         with self._lock:
-            fault.id = f"f-{next(self._ids)}"
-            fault.created_at = time.monotonic()
-            self._faults[fault.id] = fault
-        return fault
+            for fault in faults:
+                fault.id = f"f-{next(self._ids)}"
+                fault.created_at = time.monotonic()
+                self._faults[fault.id] = fault
+        return faults
 
     def list(self) -> list[dict[str, Any]]:
         now = time.monotonic()

@@ -532,9 +532,7 @@ class _Handler(LoopbackHandler):
             self._json(200, {"faults": gateway.faults.list()})
         elif path == "/_weir/faults" and self.command == "POST":
             try:
-                spec = json.loads(body or b"null")
-                specs = spec if isinstance(spec, list) else [spec]
-                added = [gateway.faults.add(s) for s in specs]
+                added = gateway.faults.add_all(json.loads(body or b"null"))
             except (ValueError, FaultError) as exc:
                 self._json(400, {"message": f"invalid fault: {exc}"})
                 return

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from local.fis import ExperimentError, duration_seconds
 from local.resolve import ResolveError, Scope, resolve
 
 Template = Mapping[str, Any]
@@ -349,4 +350,20 @@ def preflight(source: Template, translated: Template, values: Mapping[str, Any])
     problems = parameter_problems(source, values)
     if problems:
         return problems
-    return [*rule_failures(source, values), *consumer_reservation_covers_mapping(translated, values)]
+    return [
+        *rule_failures(source, values),
+        *consumer_reservation_covers_mapping(translated, values),
+        *chaos_duration_in_fis_range(values),
+    ]
+
+
+def chaos_duration_in_fis_range(values: Mapping[str, Any]) -> list[str]:
+    """FIS refuses an action duration outside one minute to 12 hours, when the experiment template is
+    created: the stack would fail half-way through its deploy."""
+    if str(values.get("ChaosExperiments", "false")) != "true":
+        return []
+    try:
+        duration_seconds(str(values.get("ChaosDuration", "PT5M")))
+    except ExperimentError as exc:
+        return [f"ChaosDuration: {exc}"]
+    return []

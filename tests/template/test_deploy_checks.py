@@ -168,6 +168,24 @@ def test_values_cloudformation_refuses_are_refused_by_name(overrides: dict[str, 
     assert named in problem
 
 
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"ChaosExperiments": "true", "ChaosDuration": "PT30S"}, "one minute"),
+        ({"ChaosExperiments": "true", "ChaosDuration": "PT13H"}, "12 hours"),
+        ({"ChaosExperiments": "true", "ChaosDuration": "5m"}, "ChaosDuration='5m'"),
+    ],
+)
+def test_a_chaos_duration_fis_refuses_is_found(overrides: dict[str, str], named: str) -> None:
+    [problem] = check(overrides)
+    assert named in problem
+
+
+def test_chaos_experiments_with_their_defaults_pass() -> None:
+    assert check({"ChaosExperiments": "true"}) == []
+    assert check({"ChaosDuration": "PT13H"}) == []  # no experiment template, nothing to refuse
+
+
 def test_a_sufficient_reservation_passes() -> None:
     assert check({"ShardCount": "3", "ParallelizationFactor": "2", "ProcessReservedConcurrency": "6"}) == []
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local.faults import FIS_ACTIONS, Fault, FaultError, FaultSet, load_profile
+from local.faults import Fault, FaultError, FaultSet, expand, load_profile
 
 PROFILES = Path(__file__).resolve().parents[2] / "local" / "fault-profiles"
 
@@ -26,7 +26,7 @@ def test_the_shipped_profiles_load() -> None:
         ({"service": "kinesis", "latency_ms": -1}, "latency_ms"),
         ({"service": "kinesis", "per_entry": True}, "per_entry"),
         ({"service": "kinesis", "colour": "red"}, "unknown field"),
-        ({"fis_action": "aws:kinesis:nothing"}, "fis_action"),
+        ({"fis_action": "aws:kinesis:stream-expired-iterator-exception"}, "expand"),
     ],
 )
 def test_a_bad_fault_is_refused_naming_the_field(fault: dict[str, object], message: str) -> None:
@@ -41,9 +41,37 @@ def test_a_profile_with_one_bad_fault_is_refused_whole(tmp_path: Path) -> None:
         load_profile(str(path))
 
 
-def test_the_fis_actions_map_to_faults() -> None:
-    for action in FIS_ACTIONS:
-        assert Fault.from_json({"fis_action": action}).service == "kinesis"
+def test_an_fis_action_stands_for_one_fault_per_operation_it_fails() -> None:
+    faults = expand({"fis_action": "aws:kinesis:stream-provisioned-throughput-exception", "probability": 0.25})
+    assert [(f["operation"], f["error"], f["probability"]) for f in faults] == [
+        ("PutRecord", "ProvisionedThroughputExceededException", 0.25),
+        ("PutRecords", "ProvisionedThroughputExceededException", 0.25),
+        ("GetRecords", "ProvisionedThroughputExceededException", 0.25),
+    ]
+    narrowed = expand({"fis_action": "aws:kinesis:stream-provisioned-throughput-exception", "operation": "GetRecords"})
+    assert [f["operation"] for f in narrowed] == ["GetRecords"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"fis_action": "aws:kinesis:nothing"}, "no local counterpart"),
+        ({"fis_action": "aws:kinesis:stream-expired-iterator-exception", "operation": "PutRecords"}, "not one"),
+    ],
+)
+def test_a_bad_fis_action_is_refused_naming_it(fault: dict[str, object], message: str) -> None:
+    with pytest.raises(FaultError, match=message):
+        expand(fault)
+
+
+def test_a_list_with_one_bad_fault_adds_none_of_them() -> None:
+    faults = FaultSet()
+    with pytest.raises(FaultError, match="fault 1: status"):
+        faults.add_all([{"service": "kinesis", "latency_ms": 5}, {"service": "kinesis", "status": 99}])
+    assert faults.list() == []
+    added = faults.add_all([{"fis_action": "aws:kinesis:stream-expired-iterator-exception"}, {"service": "sqs"}])
+    assert [f.operation for f in added] == ["GetRecords", None]
+    assert len(faults.list()) == 2
 
 
 def test_count_and_matching() -> None:
