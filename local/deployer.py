@@ -166,7 +166,8 @@ class Deployer:
             if resource.get("Type") == "AWS::Serverless::LayerVersion":
                 stack.layer_paths.append((self.template_path.parent / resource["Properties"]["ContentUri"]).resolve())
         for name, output in translated.get("Outputs", {}).items():
-            stack.outputs[name] = str(resolve(output["Value"], scope))
+            if "Condition" not in output or scope.condition(output["Condition"]):
+                stack.outputs[name] = str(resolve(output["Value"], scope))
         return stack
 
     # --- one resource ------------------------------------------------------------------
