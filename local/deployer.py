@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -206,6 +207,13 @@ class Deployer:
             kinesis.increase_stream_retention_period(StreamName=stream, RetentionPeriodHours=retention)
         arn = f"arn:aws:kinesis:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stream/{stream}"
         return Created(stream, {"Arn": arn})
+
+    def _aws_kinesis_streamconsumer(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
+        """An enhanced fan-out consumer: kinesalite has no RegisterStreamConsumer, so only its ARN. The
+        mapping on it reads with GetRecords, outside the shard's shared read limits (docs/local.md)."""
+        stack.not_emulated[name] = "AWS::Kinesis::StreamConsumer (its mapping reads outside the shared limits)"
+        arn = f"{props['StreamARN']}/consumer/{props['ConsumerName']}:{int(time.time())}"
+        return Created(arn, {"ConsumerARN": arn, "ConsumerName": str(props["ConsumerName"])})
 
     def _aws_sqs_queue(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         sqs = local_client("sqs", self.endpoint_url)

@@ -23,6 +23,16 @@ After an invocation:
   (recorded against AWS). ``functionError`` is ``"Unhandled"`` after a function error and ``null``
   after a batch failed by its response.
 
+With ``TumblingWindowInSeconds`` (the Lambda developer guide's "Implementing stateful Kinesis Data
+Streams processing in Lambda"; docs/aws-facts.md): a window per shard, by the records' arrival time;
+a batch holds records of one window; the event carries ``window``, ``state``, ``shardId``,
+``isFinalInvokeForWindow`` and ``isWindowTerminatedEarly``; an answer without ``state`` is a failed
+invocation; the state of the last answer that succeeded goes to the next invocation (a failed one's
+is dropped). The window ends with an invocation without records and ``isFinalInvokeForWindow``,
+retried until it succeeds, when a record of a later window is next or, with none, when the window
+has been over for :data:`WINDOW_CLOSE_WAIT_SECONDS` (AWS: "up to 2 minutes"). A state over 1 MB is
+handed over once with ``isWindowTerminatedEarly`` and the window goes on with a fresh state.
+
 tests/e2e/test_esm_aws_recorded.py holds these against responses recorded against AWS.
 An error of the emulator itself never drops a batch: the lane keeps it and tries again, and a
 destination that cannot be written is retried until it can (both counted in :class:`MappingStats`).
@@ -46,6 +56,8 @@ from botocore.exceptions import ClientError
 
 from local.deployer import local_client
 from local.functions import FunctionPool, Invocation
+from local.limits import DEDICATED_READ_HEADER
+from weir.failures import stream_name_of
 
 log = logging.getLogger("weir.esm")
 
@@ -60,6 +72,11 @@ BUSY_POLL_SECONDS = 0.2  # 5 GetRecords calls per second per shard
 # LocalStack's AWS-validated ESM tests wait 60 s after Disabled before trusting that no batch comes
 # ("the state is no real indication"; docs/aws-facts.md). The emulator does the same.
 DISABLE_DELAY_SECONDS = 60.0
+# "When no new records are being added to the current window, Lambda waits for up to 2 minutes
+# before assuming that the window is over" (Lambda developer guide): any wait up to 2 minutes is
+# AWS's behaviour; a short one keeps local runs and tests short.
+WINDOW_CLOSE_WAIT_SECONDS = 5.0
+MAX_WINDOW_STATE_BYTES = 1024 * 1024  # "a maximum of 1 MB per shard"
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,7 @@ class MappingSettings:
     starting_position: str
     destination_arn: str | None
     role_arn: str = ""  # the function's execution role: the records' invokeIdentityArn
+    tumbling_window: int = 0  # TumblingWindowInSeconds; 0: no windows
 
     @classmethod
     def from_properties(cls, props: dict[str, Any], function_arn: str, role_arn: str = "") -> MappingSettings:
@@ -95,11 +113,24 @@ class MappingSettings:
             starting_position=str(props.get("StartingPosition", "LATEST")),
             destination_arn=str(destination) if destination else None,
             role_arn=role_arn,
+            tumbling_window=int(props.get("TumblingWindowInSeconds", 0)),
         )
 
     @property
     def stream_name(self) -> str:
-        return self.stream_arn.rsplit("/", 1)[-1]
+        return stream_name_of(self.stream_arn)
+
+    @property
+    def source_stream_arn(self) -> str:
+        """The stream's ARN, also for a mapping on one of its consumers (what the records and the
+        on-failure records name here; which of the two AWS puts there is not documented)."""
+        return self.stream_arn.split("/consumer/", 1)[0]
+
+    @property
+    def enhanced_fan_out(self) -> bool:
+        """Mapped to a stream consumer (SubscribeToShard in AWS): reads of its own, outside the
+        shard's shared 5 calls/s and 2 MiB/s."""
+        return "/consumer/" in self.stream_arn
 
 
 @dataclass
@@ -128,6 +159,8 @@ class MappingStats:
     destination_records: list[dict[str, Any]] = field(default_factory=list)
     destination_delivery_failures: int = 0  # AWS/Lambda DestinationDeliveryFailures
     emulator_errors: int = 0  # the emulator's own failures; the batch was kept and tried again
+    windows_closed: int = 0  # final invocations that succeeded (tumbling windows)
+    windows_terminated_early: int = 0
 
 
 class _Lane:
@@ -137,6 +170,10 @@ class _Lane:
         self.max_records = max_records
         self.in_flight: list[StreamRecord] = []
         self.condition = threading.Condition()
+        # Tumbling windows: the open window's start (epoch seconds) and the state of its last
+        # invocation that succeeded.
+        self.window_start: float | None = None
+        self.window_state: Any = {}
 
     def full(self) -> bool:
         return len(self.buffer) >= self.max_records or self.buffered_bytes >= LANE_BUFFER_BYTES
@@ -147,6 +184,10 @@ class _Lane:
         return min(candidates) if candidates else None
 
 
+def _dedicated_read(request: Any, **_: Any) -> None:
+    request.headers[DEDICATED_READ_HEADER] = "enhanced-fan-out"
+
+
 class EventSourceMapping:
     def __init__(
         self, settings: MappingSettings, pool: FunctionPool, endpoint_url: str, region: str = "us-east-1"
@@ -154,6 +195,9 @@ class EventSourceMapping:
         self.settings = settings
         self.pool = pool
         self.kinesis = local_client("kinesis", endpoint_url)
+        if settings.enhanced_fan_out:
+            # Its reads are its own (SubscribeToShard in AWS): outside the shard's shared read limits.
+            self.kinesis.meta.events.register("before-sign.kinesis.GetRecords", _dedicated_read)
         self.s3 = local_client("s3", endpoint_url)
         self.sqs = local_client("sqs", endpoint_url)
         self.region = region
@@ -170,6 +214,7 @@ class EventSourceMapping:
         self.last_modified = time.time()
         self._threads: list[threading.Thread] = []
         self.lanes: dict[str, list[_Lane]] = {}
+        self.function_logical_id = ""  # set by the runtime
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -263,6 +308,7 @@ class EventSourceMapping:
     def _read_shard(self, shard_id: str, lanes: list[_Lane]) -> None:
         last: str | None = None
         iterator: str | None = None
+        throttled = 0
         while not self._stop.is_set():
             if not self.enabled.is_set():
                 self.enabled.wait(0.5)
@@ -272,8 +318,16 @@ class EventSourceMapping:
                     iterator = self._iterator(shard_id, last)
                 page = self.kinesis.get_records(ShardIterator=iterator, Limit=10_000)
             except ClientError as exc:
-                # ExpiredIteratorException (also the FIS action), throttling: start again after the last read
-                log.info("shard %s: %s; re-reading after %s", shard_id, exc.response["Error"]["Code"], last)
+                code = exc.response["Error"]["Code"]
+                if code == "ProvisionedThroughputExceededException":
+                    # The shard's shared reads are spent (other consumers read it too): the iterator
+                    # stays good; wait for the next second's budget.
+                    throttled += 1
+                    log.debug("shard %s: reads throttled (%d in a row)", shard_id, throttled)
+                    self._stop.wait(min(BUSY_POLL_SECONDS * throttled, IDLE_POLL_SECONDS))
+                    continue
+                # ExpiredIteratorException (also the FIS action), anything else: start again after the last read
+                log.info("shard %s: %s; re-reading after %s", shard_id, code, last)
                 iterator = None
                 self._stop.wait(BUSY_POLL_SECONDS)
                 continue
@@ -283,6 +337,7 @@ class EventSourceMapping:
                 log.exception("shard %s: read failed", shard_id)
                 self._stop.wait(IDLE_POLL_SECONDS)
                 continue
+            throttled = 0
             records = page.get("Records", [])
             for record in records:
                 arrival = record["ApproximateArrivalTimestamp"]
@@ -310,9 +365,13 @@ class EventSourceMapping:
         settings = self.settings
         with lane.condition:
             while (not lane.buffer or not self.enabled.is_set()) and not self._stop.is_set():
+                if self._window_due(lane):
+                    return []
                 lane.condition.wait(0.5)
             if self._stop.is_set():
                 return None
+            if self._window_due(lane):
+                return []
             # "The maximum amount of time ... that Lambda spends gathering records before invoking"
             # (MaximumBatchingWindowInSeconds, Lambda API reference): counted from the moment the
             # batch's first record was read, so records read while the lane was busy wait no longer.
@@ -325,9 +384,12 @@ class EventSourceMapping:
                 lane.condition.wait(max(0.0, settings.window_seconds - (time.monotonic() - first_seen)))
             batch: list[StreamRecord] = []
             size = 0
+            window = self._window_of(lane.buffer[0])
             while lane.buffer and len(batch) < settings.batch_size:
                 if batch and size + lane.buffer[0].size() > PAYLOAD_LIMIT_BYTES:
                     break
+                if self._window_of(lane.buffer[0]) != window:
+                    break  # a batch holds one window's records
                 record = lane.buffer.popleft()
                 lane.buffered_bytes -= record.size()
                 size += record.size()
@@ -338,12 +400,15 @@ class EventSourceMapping:
 
     def _run_lane(self, shard_id: str, lane: _Lane) -> None:
         while not self._stop.is_set():
+            if self._window_due(lane):
+                self._window_invoke(shard_id, lane, final=True)
+                continue
             batch = self._next_batch(lane)
             if not batch:
                 continue
             while not self._stop.is_set():
                 try:
-                    self._process(batch)
+                    self._process(batch, lane)
                     break
                 except Exception:
                     # The emulator's own failure (a worker that did not start, a read of the
@@ -355,7 +420,7 @@ class EventSourceMapping:
             with lane.condition:
                 lane.in_flight = []
 
-    def _process(self, batch: list[StreamRecord]) -> None:
+    def _process(self, batch: list[StreamRecord], lane: _Lane | None = None) -> None:
         settings = self.settings
         pending: list[list[StreamRecord]] = [batch]
         retries = 0
@@ -374,11 +439,19 @@ class EventSourceMapping:
                     else:
                         pending[0] = current[expired:]
                     continue
-            result = self.pool.invoke(self._event(current))
+            windowed = lane is not None and settings.tumbling_window > 0
+            if windowed and lane is not None and lane.window_start is None:
+                lane.window_start = self._window_of(current[0])
+            event = self._event(current)
+            if windowed and lane is not None:
+                event |= self._window_fields(current[0].shard_id, lane, final=False, early=False)
+            result = self.pool.invoke(event)
             invokes += 1
             with self._stats_lock:
                 self.stats.invocations += 1
             failed_from = self._failed_from(current, result)
+            if windowed and lane is not None and result.ok and failed_from != 0:
+                self._keep_state(current[0].shard_id, lane, result)
             if failed_from is None:
                 with self._stats_lock:
                     self.stats.records_processed += len(current)
@@ -418,6 +491,8 @@ class EventSourceMapping:
         """Index of the first record to retry, or None when the batch succeeded."""
         if not result.ok:
             return 0
+        if self.settings.tumbling_window > 0 and not (isinstance(result.payload, dict) and "state" in result.payload):
+            return 0  # "If the response does not contain a state property, Lambda considers this a failed invocation"
         if not self.settings.report_item_failures or not isinstance(result.payload, dict):
             return None
         failures = result.payload.get("batchItemFailures")
@@ -431,6 +506,68 @@ class EventSourceMapping:
                 return 0  # an empty, missing or unknown itemIdentifier fails the whole batch
             indexes.append(positions[identifier])
         return min(indexes)
+
+    # --- tumbling windows ----------------------------------------------------------------
+
+    def _window_of(self, record: StreamRecord) -> float | None:
+        width = self.settings.tumbling_window
+        return (record.arrival // width) * width if width > 0 else None
+
+    def _window_due(self, lane: _Lane) -> bool:
+        """The open window is over: a later window's record is next, or none came for a while."""
+        width = self.settings.tumbling_window
+        if width <= 0 or lane.window_start is None or not self.enabled.is_set():
+            return False
+        if lane.buffer:
+            return self._window_of(lane.buffer[0]) != lane.window_start
+        return time.time() >= lane.window_start + width + WINDOW_CLOSE_WAIT_SECONDS
+
+    def _window_fields(self, shard_id: str, lane: _Lane, final: bool, early: bool) -> dict[str, Any]:
+        start = lane.window_start or 0.0
+
+        def iso(moment: float) -> str:
+            return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return {
+            "window": {"start": iso(start), "end": iso(start + self.settings.tumbling_window)},
+            "state": lane.window_state or {},
+            "shardId": shard_id,
+            "eventSourceARN": self.settings.source_stream_arn,
+            "isFinalInvokeForWindow": final,
+            "isWindowTerminatedEarly": early,
+        }
+
+    def _keep_state(self, shard_id: str, lane: _Lane, result: Invocation) -> None:
+        """The state of an invocation that succeeded; past 1 MB, the window is terminated early."""
+        assert isinstance(result.payload, dict)
+        lane.window_state = result.payload["state"]
+        if len(json.dumps(lane.window_state, separators=(",", ":")).encode()) > MAX_WINDOW_STATE_BYTES:
+            self._window_invoke(shard_id, lane, final=False)
+
+    def _window_invoke(self, shard_id: str, lane: _Lane, final: bool) -> None:
+        """The window's final invocation (or, not final, its early termination), without records,
+        retried until it succeeds: "If invocation is unsuccessful, your Lambda function suspends
+        further processing until a successful invocation" (Lambda developer guide)."""
+        delay = 0.05
+        while not self._stop.is_set():
+            event = {"Records": [], **self._window_fields(shard_id, lane, final=final, early=not final)}
+            result = self.pool.invoke(event)
+            with self._stats_lock:
+                self.stats.invocations += 1
+            if result.ok and isinstance(result.payload, dict) and "state" in result.payload:
+                with self._stats_lock:
+                    if final:
+                        self.stats.windows_closed += 1
+                    else:
+                        self.stats.windows_terminated_early += 1
+                lane.window_state = {}
+                if final:
+                    lane.window_start = None
+                return
+            with self._stats_lock:
+                self.stats.function_errors += 1
+            self._stop.wait(delay)
+            delay = min(delay * 2, 1.0)
 
     def _event(self, batch: list[StreamRecord]) -> dict[str, Any]:
         return {
@@ -449,7 +586,7 @@ class EventSourceMapping:
                     "eventName": "aws:kinesis:record",
                     "invokeIdentityArn": self.settings.role_arn,
                     "awsRegion": self.region,
-                    "eventSourceARN": self.settings.stream_arn,
+                    "eventSourceARN": self.settings.source_stream_arn,
                 }
                 for r in batch
             ]
@@ -492,7 +629,7 @@ class EventSourceMapping:
                 "approximateArrivalOfFirstRecord": iso(records[0].arrival),
                 "approximateArrivalOfLastRecord": iso(records[-1].arrival),
                 "batchSize": len(records),
-                "streamArn": self.settings.stream_arn,
+                "streamArn": self.settings.source_stream_arn,
             },
         }
         destination = self.settings.destination_arn

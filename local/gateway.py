@@ -36,7 +36,7 @@ from local import partiql
 from local.dynalite_gaps import TTL_OPERATIONS, DynaliteGaps
 from local.faults import Fault, FaultError, FaultSet
 from local.httpd import HOP_BY_HOP, LoopbackHandler, LoopbackServer
-from local.limits import ShardWriteLimiter
+from local.limits import DEDICATED_READ_HEADER, ShardReadLimiter, ShardWriteLimiter
 from weir.shards import ShardMap, hash_key
 
 log = logging.getLogger("weir.gateway")
@@ -164,6 +164,7 @@ class Gateway:
         self._statements = ThreadPoolExecutor(max_workers=25, thread_name_prefix="statement")
         self.faults = FaultSet()
         self.limiter = limiter or ShardWriteLimiter()
+        self.read_limiter = ShardReadLimiter(enabled=self.limiter.enabled)
         self._local = _Backends()
         self._shard_maps: dict[str, tuple[float, ShardMap]] = {}
         self._shard_lock = threading.Lock()
@@ -488,6 +489,8 @@ class _Handler(LoopbackHandler):
             status, response_headers, data = gateway.dynamodb_call(call, self.command, self.path, headers, body)
         elif call.service == "kinesis" and call.operation == "PutRecord" and gateway.limiter.enabled:
             status, response_headers, data = self._put_record(call, headers, body)
+        elif call.service == "kinesis" and call.operation in ("GetShardIterator", "GetRecords"):
+            status, response_headers, data = self._read(call, headers, body)
         else:
             status, response_headers, data = gateway.forward(backend, self.command, self.path, headers, body)
         if call.service == "kinesis" and call.operation in ("PutRecord", "PutRecords"):
@@ -516,6 +519,29 @@ class _Handler(LoopbackHandler):
                 )
                 return 400, extra, payload
         return gateway.forward(gateway.kinesis, "POST", self.path, headers, body)
+
+    def _read(self, call: Call, headers: Mapping[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """GetShardIterator and GetRecords, within the shard's shared read limits (local.limits)."""
+        gateway = self.server.gateway
+        limiter = gateway.read_limiter
+        shard: str | None = None
+        if call.operation == "GetShardIterator":
+            stream = _stream_name(str(call.params.get("StreamARN") or call.params.get("StreamName") or ""))
+            shard = f"{stream}/{call.params.get('ShardId')}"
+        elif not any(k.lower() == DEDICATED_READ_HEADER.lower() for k in headers):
+            admitted, shard = limiter.admit(str(call.params.get("ShardIterator", "")))
+            if not admitted:
+                extra, payload = error_body(
+                    call, "ProvisionedThroughputExceededException", "Rate exceeded for Shard (local read limits).", 400
+                )
+                return 400, extra, payload
+        status, response_headers, data = gateway.forward(gateway.kinesis, "POST", self.path, headers, body)
+        if status == 200 and shard is not None:
+            answer = json.loads(data or b"{}")
+            limiter.note(answer.get("ShardIterator") or answer.get("NextShardIterator"), shard)
+            if call.operation == "GetRecords":
+                limiter.charge(shard, sum(len(r.get("Data", "")) * 3 // 4 for r in answer.get("Records", [])))
+        return status, response_headers, data
 
     def _drop(self) -> None:
         """Close the connection with a TCP reset and no answer."""
@@ -555,6 +581,8 @@ class _Handler(LoopbackHandler):
                     "bytes_per_second": limiter.bytes_per_second,
                     "admitted": limiter.admitted,
                     "throttled": limiter.throttled,
+                    "reads_admitted": gateway.read_limiter.admitted,
+                    "reads_throttled": gateway.read_limiter.throttled,
                 },
             )
         elif path == "/_weir/limits" and self.command == "PUT":
@@ -566,6 +594,7 @@ class _Handler(LoopbackHandler):
                     float(spec.get("bytes_per_second", limiter.bytes_per_second)),
                     bool(spec.get("enabled", limiter.enabled)),
                 )
+                gateway.read_limiter.enabled = limiter.enabled
             except (ValueError, TypeError, AttributeError) as exc:
                 self._json(400, {"message": f"invalid limits: {exc}"})
                 return

@@ -89,3 +89,80 @@ class ShardWriteLimiter:
                 return True
             self.throttled += 1
             return False
+
+
+READ_CALLS_PER_SECOND = 5
+READ_BYTES_PER_SECOND = 2 * MIB
+# Iterators remembered (each names its shard); an iterator is good for 5 minutes in AWS, and one
+# that is never used is forgotten after this many newer ones.
+ITERATORS_KEPT = 50_000
+# The header the emulator's enhanced fan-out mappings send: their reads are their own, outside the
+# shard's shared limits (AWS pushes to them with SubscribeToShard, which kinesalite does not have).
+DEDICATED_READ_HEADER = "X-Weir-Read"
+
+
+class ShardReadLimiter:
+    """Every standard consumer of a shard shares its 5 GetRecords calls/s and 2 MiB/s, as in AWS.
+
+    GetRecords names no shard, only an iterator: the limiter remembers which shard each iterator it
+    saw answered (GetShardIterator, then each NextShardIterator) reads. A call over the call rate, or
+    made while the bytes already read exceed what the shard had to give, is refused with
+    ProvisionedThroughputExceededException; the bytes of a call are counted after it, so one large
+    answer holds the shard's next calls back until the budget refills ("if a call returns 10 MiB,
+    subsequent calls made within the next 5 seconds throw an exception", Kinesis API reference,
+    GetRecords). Thread-safe."""
+
+    def __init__(
+        self,
+        calls_per_second: float = READ_CALLS_PER_SECOND,
+        bytes_per_second: float = READ_BYTES_PER_SECOND,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.calls_per_second = calls_per_second
+        self.bytes_per_second = bytes_per_second
+        self.enabled = enabled
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._iterators: dict[str, str] = {}  # iterator -> "stream/shard", oldest first
+        self._buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
+        self.throttled = 0
+        self.admitted = 0
+
+    def note(self, iterator: str | None, shard: str) -> None:
+        """``iterator`` reads ``shard`` (a "stream/shardId" key)."""
+        if not iterator:
+            return
+        with self._lock:
+            self._iterators[iterator] = shard
+            while len(self._iterators) > ITERATORS_KEPT:
+                del self._iterators[next(iter(self._iterators))]
+
+    def admit(self, iterator: str) -> tuple[bool, str | None]:
+        """Whether this call may go ahead, and the shard it reads (None when the iterator is unknown:
+        admitted, since the limiter never saw where it points)."""
+        with self._lock:
+            shard = self._iterators.pop(iterator, None)
+            if shard is None or not self.enabled:
+                return True, shard
+            calls, data = self._bucket(shard)
+            if calls.has(1) and data.has(0):
+                calls.take(1)
+                self.admitted += 1
+                return True, shard
+            self._iterators[iterator] = shard  # still good for a later call
+            self.throttled += 1
+            return False, shard
+
+    def charge(self, shard: str, size: int) -> None:
+        """The bytes an admitted call returned (the budget may go below zero, and refills from there)."""
+        with self._lock:
+            if self.enabled:
+                self._bucket(shard)[1].take(size)
+
+    def _bucket(self, shard: str) -> tuple[TokenBucket, TokenBucket]:
+        buckets = self._buckets.get(shard)
+        if buckets is None:
+            buckets = (TokenBucket(self.calls_per_second, self._clock), TokenBucket(self.bytes_per_second, self._clock))
+            self._buckets[shard] = buckets
+        return buckets

@@ -6,9 +6,11 @@ write limit, a few poison records from a misbehaving producer, and a short outag
 table with the circuit breaker forced closed (so batches run out of retries). It waits for the
 consumer to drain the stream, redrives the on-failure destination and the overflow queue, waits
 again; then a long outage (90 s) with the breaker automatic, which must send nothing to the failure
-destination. It prints a ledger: sent / accepted / in the events table / quarantined / in the
-failure destination / redriven / the long outage's events / lost, and exits non-zero unless lost is
-0 and the long outage sent nothing to the failure destination.
+destination. Some events are posted twice along the way. At the end the second consumer's windows
+close, and its counts per event type must equal the events table's. It prints a ledger: sent /
+accepted / in the events table / quarantined / in the failure destination / redriven / the long
+outage's events / lost / the aggregates per type, and exits non-zero unless lost is 0, the long
+outage sent nothing to the failure destination and the aggregates match.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from local.endpoint import DEFAULT_PORT
 from local.readback import failure_destination_event_ids, peek_queue
 from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
+from weir.aggregates import POISON_TYPE, totals
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
 POISON_RECORDS = 5
+DUPLICATES = 20
 # The circuit breaker's acceptance: an outage this long, every accepted event stored within the
 # recovery time after it, none through the failure destination (scaled down by --scale, to 30 s at least).
 LONG_OUTAGE_SECONDS = 90.0
@@ -57,6 +61,7 @@ class Demo:
         self.not_taken: set[str] = set()
         self.status: dict[int, int] = {}
         self.events_table = self.outputs["EventsTableName"]
+        self.bodies: dict[str, dict[str, Any]] = {}  # every event sent, by id
 
     # --- traffic ------------------------------------------------------------------------
 
@@ -70,6 +75,7 @@ class Demo:
         body = json.loads(response.data or b"{}")
         with self.lock:
             self.sent.update(e["event_id"] for e in events)
+            self.bodies.update((e["event_id"], e) for e in events)
             self.status[response.status] = self.status.get(response.status, 0) + 1
             for outcome in body.get("events", []):
                 (self.accepted if outcome["status"] in {"written", "spilled"} else self.not_taken).add(
@@ -80,6 +86,10 @@ class Demo:
         batches = [[_event(name, r * size + i, keys) for i in range(size)] for r in range(requests)]
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(self.post, batches))
+
+    def repost(self, count: int) -> None:
+        """Post ``count`` accepted events again, unchanged (a client retrying after a lost answer)."""
+        self.post([self.bodies[event_id] for event_id in sorted(self.accepted)[:count]])
 
     def keys_on_first_shard(self, count: int) -> list[str]:
         """Partition keys whose MD5 lands in the stream's first shard, as Kinesis places them."""
@@ -108,6 +118,28 @@ class Demo:
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def aggregate_counts(self) -> dict[str, int]:
+        """The second consumer's counts per type, over every window (the aggregates table)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.outputs["AggregatesTableName"]}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return totals(items)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def wait_for_windows(self, timeout: float) -> bool:
+        """Wait until the second consumer has nothing unread and every window it opened is closed."""
+        mapping = self.runtime.mapping("AggregateFunction")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            open_windows = [lane for lanes in mapping.lanes.values() for lane in lanes if lane.window_start is not None]
+            if mapping.idle() and not open_windows:
+                return True
+            time.sleep(0.5)
+        return False
 
     def queue_depth(self, url: str) -> int:
         attributes = self.sqs.get_queue_attributes(
@@ -167,7 +199,7 @@ class Demo:
 def _event(phase: str, i: int, keys: list[str] | None = None) -> dict[str, Any]:
     return {
         "event_id": f"{phase}-{i}-{uuid.uuid4().hex[:8]}",
-        "type": "demo.event",
+        "type": f"demo.{phase.split('-')[0]}",
         "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "partition_key": keys[i % len(keys)] if keys else f"device-{i % 64}",
         "payload": {"n": i, "phase": phase},
@@ -214,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         hot = demo.keys_on_first_shard(64)
         _timed("burst: 3,000 events on one hot shard", lambda: demo.phase("burst", 6, 500, 2, keys=hot))
         _timed(f"poison: {POISON_RECORDS} non-envelope records", demo.poison)
+        _timed(f"duplicates: {DUPLICATES} accepted events posted again", lambda: demo.repost(DUPLICATES))
         assert runtime.endpoint is not None
         assert runtime.endpoint.server is not None
         # The events table throttles every write until a batch has used up MaximumRetryAttempts and
@@ -290,12 +323,33 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
+        # The second consumer: every window closed, its counts per type against the events table's.
+        window = float(runtime.stack.parameters["TumblingWindowInSeconds"]) if runtime.stack else 60.0
+        closing_started = time.monotonic()
+        windows_closed = demo.wait_for_windows(timeout=window + 60)
+        label = "aggregates: the last windows closed" if windows_closed else "aggregates: windows still open"
+        print(f"  {label:<44} {time.monotonic() - closing_started:5.1f} s", flush=True)
+        aggregates = demo.aggregate_counts()
+        aggregated_poison = aggregates.pop(POISON_TYPE, 0)
+
         stored = demo.stored_ids()
         assert runtime.stack is not None
         quarantined = demo.queue_depth(runtime.stack.physical_ids["QuarantineQueue"])
         in_destination = demo.failure_records()
         waiting = in_destination | demo.overflow_ids()
         lost = sorted(demo.accepted - stored - waiting)
+        # Every event that reached the stream: stored, or in the failure destination (its records were
+        # read by both consumers); the overflow queue's never reached the stream.
+        on_stream = (stored | in_destination) & set(demo.bodies)
+        expected: dict[str, int] = {}
+        for event_id in on_stream:
+            type_ = demo.bodies[event_id]["type"]
+            expected[type_] = expected.get(type_, 0) + 1
+        by_type = {
+            t: {"events": expected.get(t, 0), "aggregates": aggregates.get(t, 0)}
+            for t in sorted(set(expected) | set(aggregates))
+        }
+        aggregate_differences = sum(1 for v in by_type.values() if v["events"] != v["aggregates"])
         ledger = {
             "sent": len(demo.sent),
             "accepted": len(demo.accepted),
@@ -316,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
             "http_status": {str(k): v for k, v in sorted(demo.status.items())},
             "shard_throttled_entries": runtime.endpoint.server.gateway.limiter.throttled,
             "consumer_invocations": sum(m.stats.invocations for m in runtime.mappings),
+            "duplicates_posted": DUPLICATES,
+            "aggregates_by_type": by_type,
+            "aggregates_poison": aggregated_poison,
+            "aggregates_windows_closed": runtime.mapping("AggregateFunction").stats.windows_closed,
+            "aggregates_differences": aggregate_differences,
             "seconds": round(time.monotonic() - started, 1),
         }
     finally:
@@ -340,11 +399,17 @@ def main(argv: list[str] | None = None) -> int:
         "lost",
     ):
         print(f"  {key:<36} {ledger[key]}")
+    print("  aggregates per type (events table = aggregates table):")
+    for type_, pair in by_type.items():
+        mark = "ok" if pair["events"] == pair["aggregates"] else "DIFFERENT"
+        print(f"    {type_:<34} {pair['events']:>6} = {pair['aggregates']:<6} {mark}")
+    print(f"    {POISON_TYPE:<34} {ledger['aggregates_poison']:>6} (poison records sent: {POISON_RECORDS})")
     print(f"  ({ledger['seconds']} s; written to {args.ledger})")
     # Lost must be 0, every poison record in the quarantine, and the long outage survived without
     # the failure destination, or the run failed.
     long_failed = ledger["long_outage_to_failure_destination"] or ledger["long_outage_not_stored"]
-    return 1 if lost or quarantined < POISON_RECORDS or long_failed else 0
+    aggregates_wrong = ledger["aggregates_differences"] or ledger["aggregates_poison"] != POISON_RECORDS
+    return 1 if lost or quarantined < POISON_RECORDS or long_failed or aggregates_wrong else 0
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ class LocalRuntime:
                 settings = MappingSettings.from_properties(props, pool.function.arn, pool.function.role_arn)
                 mapping = EventSourceMapping(settings, pool, self.endpoint.url)
                 mapping.disable_delay_seconds = self.disable_delay_seconds
+                mapping.function_logical_id = logical_id
                 self.mappings.append(mapping)
             if warm:
                 # Cold starts happen in parallel, before traffic, as provisioned concurrency would:
@@ -137,6 +138,13 @@ class LocalRuntime:
         outputs["IngestApiUrl"] = self.api_url
         return outputs
 
+    def mapping(self, function: str) -> EventSourceMapping:
+        """The event source mapping of one function (its logical id: ProcessFunction, AggregateFunction)."""
+        for mapping in self.mappings:
+            if mapping.function_logical_id == function:
+                return mapping
+        raise KeyError(f"no event source mapping for {function}")
+
     def environment(self) -> dict[str, str]:
         assert self.endpoint is not None
         return {"AWS_ENDPOINT_URL": self.endpoint.url, **local_credentials()}
@@ -154,13 +162,19 @@ class LocalRuntime:
         path.write_text(json.dumps(state, indent=2) + "\n")
 
     def write_metrics(self, path: Path = METRICS_PATH) -> None:
-        """Iterator age and records processed, as CloudWatch would show them, for local readers."""
-        stats = [m.stats for m in self.mappings]
-        pools = {id(m.pool): m.pool for m in self.mappings}
-        lanes = sum(len(shard_lanes) for m in self.mappings for shard_lanes in m.lanes.values())
+        """Iterator age and records processed, as CloudWatch would show them, for local readers:
+        the first consumer's (the events table's), and the second consumer's iterator age apart."""
+        consumers = [m for m in self.mappings if m.function_logical_id == "ProcessFunction"] or self.mappings
+        others = [m for m in self.mappings if m not in consumers]
+        stats = [m.stats for m in consumers]
+        pools = {id(m.pool): m.pool for m in consumers}
+        lanes = sum(len(shard_lanes) for m in consumers for shard_lanes in m.lanes.values())
         figures = {
             "time": time.time(),
-            "iterator_age_ms": self.iterator_age_ms(),
+            "iterator_age_ms": max((max(m.iterator_age_ms().values(), default=0) for m in consumers), default=0),
+            "other_consumers_iterator_age_ms": max(
+                (max(m.iterator_age_ms().values(), default=0) for m in others), default=0
+            ),
             "records_processed": sum(s.records_processed for s in stats),
             "invocations": sum(s.invocations for s in stats),
             # concurrent batches now, and the cap: the lanes (shards x ParallelizationFactor) or the

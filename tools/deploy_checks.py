@@ -101,6 +101,19 @@ def _ref_name(value: Any) -> str | None:
     return None
 
 
+def _source_stream(value: Any, resources: Mapping[str, Any], scope: Scope) -> str | None:
+    """The stream a mapping reads: its source, the branch its condition picks (shared or enhanced
+    fan-out), and through a stream consumer to its stream."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        value = when_true if scope.condition(condition) else when_false
+    name = _ref_name(value)
+    resource = resources.get(name or "", {})
+    if resource.get("Type") == "AWS::Kinesis::StreamConsumer":
+        return _ref_name(resource.get("Properties", {}).get("StreamARN"))
+    return name
+
+
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -239,7 +252,7 @@ def consumer_reservation_covers_mapping(translated: Template, values: Mapping[st
     findings = []
     for name, mapping in _resources(translated, "AWS::Lambda::EventSourceMapping").items():
         props = mapping["Properties"]
-        stream_name = _ref_name(props.get("EventSourceArn"))
+        stream_name = _source_stream(props.get("EventSourceArn"), resources, scope)
         function_name = _ref_name(props.get("FunctionName"))
         stream = resources.get(stream_name or "", {})
         function = resources.get(function_name or "", {})

@@ -55,7 +55,7 @@ def test_a_90_second_sink_outage_sends_nothing_to_the_failure_destination_and_lo
     faults.remove(outage.id)
     ended = time.monotonic()
     deadline = ended + RECOVERY_SECONDS
-    mapping = runtime.mappings[0]
+    mapping = runtime.mapping("ProcessFunction")
     while time.monotonic() < deadline and not demo.accepted <= demo.stored_ids():
         time.sleep(2)
     recovered_after = time.monotonic() - ended

@@ -68,5 +68,5 @@ def test_both_kinesis_experiments_lose_nothing_and_send_nothing_to_the_failure_d
     assert fired[("GetRecords", "ExpiredIteratorException")] > 0
     assert len(demo.accepted) == 5 * 4 * 25
     assert demo.accepted <= demo.stored_ids() | demo.overflow_ids()
-    assert runtime.mappings[0].stats.records_to_destination == 0
+    assert runtime.mapping("ProcessFunction").stats.records_to_destination == 0
     assert demo.failure_records() == set()

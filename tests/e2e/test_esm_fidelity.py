@@ -75,13 +75,18 @@ class Harness:
         return [r["SequenceNumber"] for r in response["Records"]]
 
     def start(
-        self, concurrency: int = 10, destination: str | None = None, env: dict[str, str] | None = None, **settings: Any
+        self,
+        concurrency: int = 10,
+        destination: str | None = None,
+        env: dict[str, str] | None = None,
+        handler: Path = HANDLER,
+        **settings: Any,
     ) -> EventSourceMapping:
         function = LocalFunction(
-            "Scripted", "scripted", BASE.function_arn, HANDLER, "lambda_handler", 10, 128, None, {}
+            "Scripted", handler.stem, BASE.function_arn, handler, "lambda_handler", 10, 128, None, {}
         )
         environment = {**worker_environment(self.endpoint.url), "SCRIPT_LOG": str(self.log), **(env or {})}
-        self.pool = FunctionPool(function, environment, [HANDLER.parent], concurrency)
+        self.pool = FunctionPool(function, environment, [handler.parent], concurrency)
         arn = f"arn:aws:kinesis:us-east-1:123456789012:stream/{self.stream}"
         destination = destination or f"arn:aws:sqs:us-east-1:123456789012:{self.queue_name}"
         self.mapping = EventSourceMapping(

@@ -51,4 +51,11 @@ def test_the_demo_run_accounts_for_every_event_and_loses_none(tmp_path: Path) ->
     assert ledger["long_outage_events"] > 0
     assert ledger["long_outage_to_failure_destination"] == 0
     assert ledger["long_outage_not_stored"] == 0
+    # the second consumer: its per-window counts add up to the events table's, type by type, though
+    # events were posted twice and batches were retried and redriven
+    assert ledger["duplicates_posted"] == 20
+    assert ledger["aggregates_differences"] == 0
+    assert ledger["aggregates_windows_closed"] > 0
+    assert {"demo.steady", "demo.burst", "demo.outage", "demo.long"} <= set(ledger["aggregates_by_type"])
+    assert ledger["aggregates_poison"] == 5
     assert "Ledger:" in result.stdout

@@ -99,8 +99,10 @@ def test_a_permanent_error_is_not_retried(local_aws: LocalEndpoint, stream: str)
 
 
 def test_fis_throughput_exception_action_throttles_whole_calls(local_aws: LocalEndpoint, stream: str) -> None:
-    # aws:kinesis:inject-api-provisioned-throughput-exception, reproduced locally for two calls
-    local_aws.add_fault(fis_action="aws:kinesis:inject-api-provisioned-throughput-exception", count=2)
+    # aws:kinesis:stream-provisioned-throughput-exception on PutRecords, reproduced locally for two calls
+    local_aws.add_fault(
+        fis_action="aws:kinesis:stream-provisioned-throughput-exception", operation="PutRecords", count=2
+    )
     result = producer(stream).put(batch(3, "fis"), Deadline(10))
     assert result.all_ok
     assert result.stats.whole_call_errors == 2

@@ -131,6 +131,12 @@ def test_prod_with_its_old_reservation_of_4_for_8_batches_is_refused() -> None:
     assert "4 shards x ParallelizationFactor 2 = 8" in problem
 
 
+def test_a_reservation_too_small_is_found_also_when_the_consumer_reads_through_enhanced_fan_out() -> None:
+    prod = samconfig_overrides()["prod"] | {"ProcessReservedConcurrency": "4", "ProcessReadMode": "enhanced-fan-out"}
+    [problem] = check(prod)
+    assert "4 shards x ParallelizationFactor 2 = 8" in problem
+
+
 def test_a_samconfig_environment_is_read_as_sam_deploy_reads_it(tmp_path: Path) -> None:
     config = tmp_path / "samconfig.toml"
     config.write_text(

@@ -8,7 +8,7 @@ import pytest
 
 from local.template import load_template, parameter_values, parse_overrides
 from tests.stack import translated
-from weir.config import BreakerConfig, ConsumerConfig, IngestConfig, RedriveConfig
+from weir.config import AggregatesConfig, BreakerConfig, ConsumerConfig, IngestConfig, RedriveConfig
 
 
 def resources(of_type: str, template: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -76,6 +76,7 @@ def test_the_overflow_queue_is_encrypted_keeps_messages_14_days_and_takes_whole_
         ("ProcessFunction", ConsumerConfig),
         ("RedriveFunction", RedriveConfig),
         ("BreakerFunction", BreakerConfig),
+        ("AggregateFunction", AggregatesConfig),
     ],
 )
 def test_each_function_gets_every_variable_its_config_requires_and_no_other(function: str, config: Any) -> None:
@@ -109,7 +110,14 @@ UNSCOPABLE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 def test_roles_grant_no_wildcard_actions_and_no_account_wide_resources() -> None:
     roles = resources("AWS::IAM::Role")
-    assert set(roles) == {"IngestRole", "ProcessRole", "RedriveRole", "BreakerRole", "ChaosExperimentRole"}
+    assert set(roles) == {
+        "IngestRole",
+        "ProcessRole",
+        "RedriveRole",
+        "BreakerRole",
+        "AggregateRole",
+        "ChaosExperimentRole",
+    }
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
         for policy in role["Properties"]["Policies"]:
@@ -131,7 +139,7 @@ def _limited_to_the_stream(statement: dict[str, Any]) -> bool:
 
 def test_every_function_uses_its_own_role_and_no_generated_one() -> None:
     template = translated()
-    for name in ("Ingest", "Process", "Redrive", "Breaker"):
+    for name in ("Ingest", "Process", "Redrive", "Breaker", "Aggregate"):
         function = template["Resources"][f"{name}Function"]["Properties"]
         assert function["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         statements = _statements(
@@ -142,18 +150,45 @@ def test_every_function_uses_its_own_role_and_no_generated_one() -> None:
     assert not [r for r, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role" and "Function" in r]
 
 
-def test_the_consumer_reads_only_its_stream() -> None:
+@pytest.mark.parametrize("role", ["ProcessRole", "AggregateRole"])
+def test_each_consumer_reads_only_its_stream(role: str) -> None:
     statements = _statements(
-        translated()["Resources"]["ProcessRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        translated()["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     )
     kinesis = [s for s in statements if any(a.startswith("kinesis:") for a in _actions(s))]
-    assert [s["Resource"] for s in kinesis] == [{"Fn::GetAtt": ["Stream", "Arn"]}]
+    consumer = {"ProcessRole": "ProcessStreamConsumer", "AggregateRole": "AggregateStreamConsumer"}[role]
+    assert [s["Resource"] for s in kinesis] == [
+        {"Fn::GetAtt": ["Stream", "Arn"]},
+        {"Fn::GetAtt": [consumer, "ConsumerARN"]},  # only with enhanced fan-out (a conditional statement)
+    ]
     assert set(_actions(kinesis[0])) == {
         "kinesis:DescribeStream",
         "kinesis:DescribeStreamSummary",
         "kinesis:GetRecords",
         "kinesis:GetShardIterator",
         "kinesis:ListShards",
+    }
+    assert set(_actions(kinesis[1])) == {"kinesis:SubscribeToShard", "kinesis:DescribeStreamConsumer"}
+
+
+@pytest.mark.parametrize(
+    ("function", "consumer"), [("Process", "ProcessStreamConsumer"), ("Aggregate", "AggregateStreamConsumer")]
+)
+def test_either_consumer_can_read_through_enhanced_fan_out(function: str, consumer: str) -> None:
+    source = load_template()
+    mode = source["Parameters"][f"{function}ReadMode"]
+    assert mode["Default"] == "shared"
+    assert set(mode["AllowedValues"]) == {"shared", "enhanced-fan-out"}
+    resource = source["Resources"][consumer]
+    assert resource["Condition"] == f"{function}UsesFanOut"
+    assert resource["Properties"]["StreamARN"] == {"Fn::GetAtt": ["Stream", "Arn"]}
+    stream = source["Resources"][f"{function}Function"]["Properties"]["Events"]["Stream"]["Properties"]["Stream"]
+    assert stream == {
+        "Fn::If": [
+            f"{function}UsesFanOut",
+            {"Fn::GetAtt": [consumer, "ConsumerARN"]},
+            {"Fn::GetAtt": ["Stream", "Arn"]},
+        ]
     }
 
 
@@ -245,11 +280,18 @@ ESM_RANGES = {
     "MaximumRetryAttempts": (0, 10_000),  # -1 (forever) is AWS's default and never allowed here
     "MaximumRecordAgeInSeconds": (60, 604_800),  # likewise -1
 }
+# The aggregates consumer's own: "TumblingWindowInSeconds ... 0-900" (Lambda API reference), 0 meaning none.
+WINDOW_RANGE = (1, 900)
+
+
+def test_the_tumbling_window_parameter_cannot_leave_the_aws_range() -> None:
+    spec = load_template()["Parameters"]["TumblingWindowInSeconds"]
+    low, high = WINDOW_RANGE
+    assert low <= int(spec["MinValue"]) <= int(spec["Default"]) <= int(spec["MaxValue"]) <= high
 
 
 def _mapping() -> dict[str, Any]:
-    [mapping] = resources("AWS::Lambda::EventSourceMapping").values()
-    return dict(mapping["Properties"])
+    return dict(resources("AWS::Lambda::EventSourceMapping")["ProcessFunctionStream"]["Properties"])
 
 
 def test_the_mapping_sets_every_setting_explicitly() -> None:
@@ -257,7 +299,13 @@ def test_the_mapping_sets_every_setting_explicitly() -> None:
     assert props["BisectBatchOnFunctionError"] is True
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["StartingPosition"] == "TRIM_HORIZON"
-    assert props["EventSourceArn"] == {"Fn::GetAtt": ["Stream", "Arn"]}
+    assert props["EventSourceArn"] == {
+        "Fn::If": [
+            "ProcessUsesFanOut",
+            {"Fn::GetAtt": ["ProcessStreamConsumer", "ConsumerARN"]},
+            {"Fn::GetAtt": ["Stream", "Arn"]},
+        ]
+    }
     assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
         "Fn::If": [
             "UseS3FailureDestination",
@@ -395,3 +443,33 @@ def test_deliveries_to_the_s3_failure_destination_raise_an_alarm() -> None:
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert template["Resources"]["FailureObjectsArrivedAlarm"]["Condition"] == "UseS3FailureDestination"
     assert template["Resources"]["FailureQueueNotEmptyAlarm"]["Condition"] == "UseSqsFailureDestination"
+
+
+def test_the_two_consumers_share_the_safe_mapping_settings_and_the_second_has_tumbling_windows() -> None:
+    resources = translated()["Resources"]
+    mappings = {
+        name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    process, aggregate = mappings["ProcessFunctionStream"], mappings["AggregateFunctionStream"]
+    for key in (
+        "StartingPosition",
+        "BatchSize",
+        "MaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds",
+        "BisectBatchOnFunctionError",
+        "FunctionResponseTypes",
+        "DestinationConfig",
+    ):
+        assert aggregate[key] == process[key], key
+    assert aggregate["TumblingWindowInSeconds"] == {"Ref": "TumblingWindowInSeconds"}
+    assert aggregate["ParallelizationFactor"] == 1  # a window's state is per shard
+    assert process["TumblingWindowInSeconds"] == 0
+    outputs = load_template()["Outputs"]
+    assert outputs["AggregatesTableName"]["Value"] == {"Ref": "AggregatesTable"}
+    table = resources["AggregatesTable"]["Properties"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "window_start", "KeyType": "HASH"},
+        {"AttributeName": "type", "KeyType": "RANGE"},
+    ]
+    claims = resources["AggregateClaimsTable"]["Properties"]
+    assert claims["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

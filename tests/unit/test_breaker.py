@@ -30,6 +30,20 @@ class MemoryStore:
         self.writes += 1
         return True
 
+    # the shared run of failures, as DynamoDBStore keeps it
+    run_started: float | None = None
+    run_count = 0
+
+    def add_failure(self, now: float, window_seconds: float) -> int:
+        if self.run_started is None or self.run_started < now - window_seconds:
+            self.run_started, self.run_count = now, 1
+        else:
+            self.run_count += 1
+        return self.run_count
+
+    def reset_failures(self) -> None:
+        self.run_started, self.run_count = None, 0
+
 
 class Sink:
     """A sink whose health the test sets; counts probes."""
@@ -61,6 +75,35 @@ def test_it_opens_after_the_threshold_of_transient_failures_in_a_row_and_a_succe
     assert status.state is State.OPEN
     assert "5 transient sink failures in a row; last: ThrottlingException" in status.reason
     assert b.blocking()
+
+
+def test_failures_spread_over_execution_environments_open_it_at_the_threshold() -> None:
+    """A failed batch's retries land in whichever environment is free: ten environments that each
+    see one failure in a row are one run of ten (make run saw a batch run out of its retries while
+    no environment had reached the threshold on its own)."""
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    environments = [breaker(store, sink, clock, failure_threshold=5) for _ in range(5)]
+    for environment in environments[:4]:
+        environment.record_failure("ThrottlingException")
+    assert store.read().state is State.CLOSED
+    environments[4].record_failure("ThrottlingException")
+    assert store.read().state is State.OPEN
+
+
+def test_a_success_anywhere_ends_the_shared_run_and_a_run_lapses_after_its_window() -> None:
+    clock, store, sink = FakeClock(), MemoryStore(), Sink()
+    first, second = (breaker(store, sink, clock, failure_threshold=3, failure_window_seconds=60) for _ in range(2))
+    first.record_failure("ThrottlingException")
+    second.record_failure("ThrottlingException")
+    first.record_success()  # the sink answered: not an outage
+    second.record_success()
+    first.record_failure("ThrottlingException")
+    assert store.run_count == 1
+    assert store.read().state is State.CLOSED
+    clock.sleep(61)  # a sink failing now and then: the run lapses
+    second.record_failure("ThrottlingException")
+    assert store.run_count == 1
+    assert store.read().state is State.CLOSED
 
 
 def test_an_open_breaker_probes_only_after_its_open_time_and_then_every_interval_until_the_deadline() -> None:
@@ -186,6 +229,15 @@ def test_the_status_round_trips_through_dynamodb_with_conditional_writes(dynamod
     second = Status(State.HALF_OPEN, 111.0, 10.0, 1, "probe succeeded", False, 2)
     assert store.replace(first, second)
     assert store.read() == second
+
+
+def test_the_shared_run_of_failures_counts_lapses_and_resets_in_dynamodb(dynamodb: object) -> None:
+    store = DynamoDBStore(dynamodb, "breaker", "process")
+    assert [store.add_failure(1000.0 + n, 60) for n in range(3)] == [1, 2, 3]
+    assert store.add_failure(1061.0, 60) == 1  # 61 s after the run started: a new run
+    store.reset_failures()
+    assert store.add_failure(1062.0, 60) == 1
+    assert store.read() == Status()  # the breaker's own item is another key
 
 
 def test_the_write_probe_exercises_the_write_path_and_writes_nothing(dynamodb: object) -> None:

@@ -100,3 +100,51 @@ def test_the_timeline_turns_samples_into_rates_and_a_png(tmp_path: object) -> No
     path = Path(str(tmp_path)) / "plot.png"
     assert timeline.plot(path, "test")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_two_standard_consumers_share_each_shards_reads() -> None:
+    # 1,000 records/s of 1,000 bytes on one shard: each consumer reads ~0.95 MiB/s of its 2 MiB/s
+    result = plan(1000, 1000, headroom=1.0, standard_consumers=2)
+    assert result.standard_read_share == pytest.approx(2 * 1000 * 1000 / (2 * 1024 * 1024))
+    assert result.efo_needed == 0
+    assert not result.errors
+
+
+def test_reads_past_the_shared_2_mib_need_enhanced_fan_out_and_say_how_many() -> None:
+    # three consumers of a nearly full shard (1,048,000 bytes/s written): 3.1 MB/s of reads from 2 MiB/s
+    result = plan(1000, 1048, headroom=1.0, standard_consumers=3)
+    assert result.shards == 1
+    assert result.efo_needed == 1
+    assert any("1 of them need enhanced fan-out" in e for e in result.errors)
+    moved = plan(1000, 1048, headroom=1.0, standard_consumers=2, efo_consumers=1)
+    assert moved.efo_needed == 0
+    assert not moved.errors
+
+
+def test_little_room_left_to_catch_up_is_a_warning() -> None:
+    # three consumers of 630,000 bytes/s per shard read 90 % of its 2 MiB/s: they fit, but beyond the
+    # 80 % headroom, and catch up only 1.1x faster than live after an outage
+    result = plan(700, 900, headroom=0.8, standard_consumers=3)
+    assert result.shards == 1
+    assert result.efo_needed == 1
+    assert not result.errors
+    assert any("catch up only 1.1x" in w for w in result.warnings)
+
+
+def test_more_standard_consumers_than_getrecords_calls_is_an_error() -> None:
+    result = plan(10, 100, standard_consumers=6)
+    assert any("5 GetRecords calls/s" in e for e in result.errors)
+
+
+def test_enhanced_fan_out_is_priced_per_consumer_shard_hour_and_per_gb() -> None:
+    base = plan(1000, 1000, headroom=1.0)
+    two = plan(1000, 1000, headroom=1.0, efo_consumers=2)
+    assert base.monthly_cost["kinesis_enhanced_fan_out"] == 0
+    gb = 1000 * 1000 * 730 * 3600 / 1e9
+    expected = 2 * (1 * 730 * 0.015 + gb * 0.013)
+    assert two.monthly_cost["kinesis_enhanced_fan_out"] == pytest.approx(expected, abs=0.01)
+
+
+def test_no_consumer_at_all_is_refused() -> None:
+    with pytest.raises(ValueError, match="consumers"):
+        plan(10, 100, standard_consumers=0, efo_consumers=0)

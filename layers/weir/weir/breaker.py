@@ -7,8 +7,11 @@ itself can hold them instead, up to ``MaximumRecordAgeInSeconds``.
 
 States (one item per consumer in the breaker table, so all execution environments agree):
 
-* ``closed``: batches are processed. ``failure_threshold`` transient sink failures in a row, in
-  one execution environment, open it.
+* ``closed``: batches are processed. ``failure_threshold`` transient sink failures in a row open
+  it: counted in each execution environment and, shared, across all of them (a count in the table
+  that any success resets, and that lapses after ``failure_window_seconds``). The shared count
+  matters: a failed batch's retries may each land in a different environment, so no single one
+  would see enough failures in a row before the batch ran out of ``MaximumRetryAttempts``.
 * ``open``: a batch that arrives is not processed and does not fail at once: the consumer probes the
   sink every ``probe_interval_seconds`` while its invocation has time (:meth:`Breaker.hold`). The
   breaker function disables the mapping while the breaker is open and probes on its schedule.
@@ -23,6 +26,7 @@ is released, whatever the probes and failures say.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +53,9 @@ class BreakerSettings:
     max_open_seconds: float = 300.0
     flap_window_seconds: float = 600.0
     cache_seconds: float = 1.0  # how long an execution environment trusts the state it read
+    # A shared run of failures lapses this long after its first failure (a sink failing now and
+    # then is not an outage).
+    failure_window_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:
@@ -106,6 +113,13 @@ class Status:
 class Store(Protocol):
     def read(self) -> Status: ...
 
+    def add_failure(self, now: float, window_seconds: float) -> int:
+        """Count one transient failure in the shared run; the run's length after it (a run older
+        than ``window_seconds`` starts again at 1)."""
+
+    def reset_failures(self) -> None:
+        """A success ends the shared run."""
+
     def replace(self, expected: Status, new: Status) -> bool:
         """Write ``new`` if the stored status is still ``expected`` (same version); False if not."""
         ...
@@ -131,6 +145,7 @@ class Breaker:
         self._on_change = on_change
         self._lock = threading.Lock()
         self._failures = 0
+        self._shared_run = False  # this environment added to the shared run since its last success
         self._cached: tuple[float, Status] | None = None
 
     # --- the shared state ----------------------------------------------------------
@@ -194,6 +209,10 @@ class Breaker:
     def record_success(self) -> None:
         with self._lock:
             self._failures = 0
+            shared_run, self._shared_run = self._shared_run, False
+        if shared_run:
+            with contextlib.suppress(ClientError, BotoCoreError):  # else the run lapses after its window
+                self.store.reset_failures()
         status = self.status()
         if status.state is State.HALF_OPEN and not status.forced:
             self.close(status)
@@ -203,9 +222,13 @@ class Breaker:
         with self._lock:
             self._failures += 1
             failures = self._failures
+            self._shared_run = True
         status = self.status()
         if status.forced:
             return
+        # If the table is unreachable too, this environment's own count still trips it.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            failures = max(failures, self.store.add_failure(self._clock(), self.settings.failure_window_seconds))
         tripped = status.state is State.HALF_OPEN or failures >= self.settings.failure_threshold
         why = f"{failures} transient sink failures in a row; last: {reason}"
         if tripped and self.open(why, self.status(fresh=True)):
@@ -253,6 +276,32 @@ class DynamoDBStore:
         self._client = client
         self._table = table
         self._key = {"id": {"S": breaker_id}}
+        self._failures_key = {"id": {"S": f"{breaker_id}#failures"}}
+
+    def add_failure(self, now: float, window_seconds: float) -> int:
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=self._failures_key,
+                UpdateExpression="ADD #count :one",
+                ConditionExpression="started >= :oldest",
+                ExpressionAttributeNames={"#count": "count"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":oldest": {"N": repr(now - window_seconds)}},
+                ReturnValues="UPDATED_NEW",
+            )
+            return int(answer["Attributes"]["count"]["N"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        # No run, or one that lapsed: this failure starts one (a concurrent start may lose a count).
+        self._client.put_item(
+            TableName=self._table,
+            Item={**self._failures_key, "count": {"N": "1"}, "started": {"N": repr(now)}},
+        )
+        return 1
+
+    def reset_failures(self) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._failures_key)
 
     def read(self) -> Status:
         item = self._client.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get("Item")

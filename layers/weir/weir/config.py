@@ -191,6 +191,9 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
     # A share of the stream's write capacity: 1,000 records/s per shard is the whole of it.
     records_per_second: float = Field(200.0, alias="REDRIVE_RECORDS_PER_SECOND", gt=0, le=100_000)
     safety_margin_seconds: float = Field(5.0, alias="SAFETY_MARGIN_SECONDS", ge=0, le=60)
+    # The aggregates consumer: its failed batches' claims are released before they are put back.
+    aggregate_claims_table_name: str | None = Field(None, alias="AGGREGATE_CLAIMS_TABLE_NAME", min_length=1)
+    aggregate_function_name: str | None = Field(None, alias="AGGREGATE_FUNCTION_NAME", min_length=1)
 
     @model_validator(mode="after")
     def _one_failure_destination(self) -> Self:
@@ -221,3 +224,25 @@ class BreakerConfig(_EnvModel):
 
     def client_settings(self) -> ClientSettings:
         return ClientSettings(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, max_attempts=2)
+
+
+class AggregatesConfig(_EnvModel):
+    """The aggregates function: the table of per-window counts, the claims that keep them exact."""
+
+    aggregates_table_name: str = Field(alias="AGGREGATES_TABLE_NAME", min_length=1)
+    claims_table_name: str = Field(alias="AGGREGATE_CLAIMS_TABLE_NAME", min_length=1)
+    # How long an event id stays claimed: longer than a record can come back (the stream's retention
+    # plus a redrive), or a late copy of an event is counted again.
+    claim_ttl_seconds: int = Field(8 * 24 * 3600, alias="AGGREGATE_CLAIM_TTL_SECONDS", ge=60)
+    dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
+    dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
+
+    def dynamodb_client_settings(self) -> ClientSettings:
+        # One pool connection per claim thread (weir.aggregates.CLAIM_THREADS).
+        return ClientSettings(
+            connect_timeout=self.dynamodb_connect_timeout,
+            read_timeout=self.dynamodb_read_timeout,
+            max_attempts=self.dynamodb_max_attempts,
+            max_pool_connections=16,
+        )

@@ -32,6 +32,12 @@ class StreamRecord:
     sequence_number: str
 
 
+def stream_name_of(arn: str) -> str:
+    """The stream's name in a stream ARN (``...:stream/NAME``) or an enhanced fan-out consumer's
+    (``...:stream/NAME/consumer/CONSUMER:TIMESTAMP``), which a mapping on that consumer may report."""
+    return arn.split(":stream/", 1)[-1].split("/", 1)[0]
+
+
 @dataclass(frozen=True)
 class BatchInfo:
     shard_id: str
@@ -42,7 +48,7 @@ class BatchInfo:
 
     @property
     def stream_name(self) -> str:
-        return self.stream_arn.rsplit("/", 1)[-1]
+        return stream_name_of(self.stream_arn)
 
     def contains(self, sequence_number: str) -> bool:
         return int(self.start_sequence_number) <= int(sequence_number) <= int(self.end_sequence_number)

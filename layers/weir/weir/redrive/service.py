@@ -10,6 +10,7 @@ from weir.deadline import Deadline, LambdaContextLike
 from weir.failures import MalformedFailureRecord, RecordsExpired
 from weir.producer import Producer
 from weir.redrive.attempts import AttemptCounter, record_identity
+from weir.redrive.claims import AggregateClaimRelease
 from weir.redrive.lease import RunLease
 from weir.redrive.limiter import RateLimiter
 from weir.redrive.request import RedriveRequest, SourceName, parse_request
@@ -54,6 +55,7 @@ class RedriveService:
         limiter: RateLimiter,
         lease: RunLease | None = None,
         safety_margin_seconds: float = 5.0,
+        claims: AggregateClaimRelease | None = None,
     ) -> None:
         self.sources = sources
         self.producer = producer
@@ -62,6 +64,7 @@ class RedriveService:
         self.limiter = limiter
         self.lease = lease
         self.safety_margin_seconds = safety_margin_seconds
+        self.claims = claims
 
     @classmethod
     def from_config(cls, config: Any) -> RedriveService:
@@ -148,6 +151,10 @@ class RedriveService:
         if not self.limiter.wait_for(len(records), deadline):
             return False
         counts["items"] += 1
+        if self.claims is not None and self.claims.is_ours(item):
+            # The second consumer's failed batch: its claims first, or its copies would not be counted.
+            counts["aggregate_items"] += 1
+            counts["aggregate_claims_released"] += self.claims.release(item, records)
         result = self.producer.put(records, deadline)
         for identity, outcome in zip(identities, result.outcomes, strict=True):
             if outcome.ok:

@@ -9,6 +9,7 @@ from weir.large_messages import LargeMessageStore
 from weir.producer import Producer
 from weir.redrive.attempts import AttemptCounter
 from weir.redrive.bucket_source import BucketSource
+from weir.redrive.claims import AggregateClaimRelease
 from weir.redrive.lease import RunLease
 from weir.redrive.limiter import RateLimiter
 from weir.redrive.queue_source import QueueSource
@@ -59,4 +60,9 @@ def build(service: type[RedriveService], config: RedriveConfig) -> RedriveServic
         RateLimiter(config.records_per_second),
         RunLease(dynamodb, config.attempts_table_name),
         config.safety_margin_seconds,
+        claims=(
+            AggregateClaimRelease(dynamodb, config.aggregate_claims_table_name, config.aggregate_function_name)
+            if config.aggregate_claims_table_name and config.aggregate_function_name
+            else None
+        ),
     )

@@ -1,0 +1,43 @@
+"""Aggregate: a tumbling-window mapping's batches -> per-window counts of events by type, committed
+once per window to the aggregates table (weir.aggregates)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from weir import aws
+from weir.aggregates import AggregatesService, DynamoDBAggregates, DynamoDBClaims
+from weir.config import AggregatesConfig
+from weir.observability import logger, metrics, tracer
+
+
+@cache
+def service() -> AggregatesService:
+    """Built on the first invocation of an execution environment, then reused."""
+    config = AggregatesConfig.from_env(os.environ)
+    dynamodb = aws.client("dynamodb", config.dynamodb_client_settings())
+    return AggregatesService(
+        DynamoDBClaims(dynamodb, config.claims_table_name, config.claim_ttl_seconds),
+        DynamoDBAggregates(dynamodb, config.aggregates_table_name),
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    answer = service().handle(event)
+    if event.get("isFinalInvokeForWindow") or event.get("isWindowTerminatedEarly"):
+        logger.info(
+            "window committed",
+            extra={
+                "window": event.get("window"),
+                "shard_id": event.get("shardId"),
+                "terminated_early": bool(event.get("isWindowTerminatedEarly")),
+            },
+        )
+    return answer
