@@ -56,10 +56,11 @@ lock: $(BIN)/python ## Re-resolve requirements/*.in into the pinned requirements
 	$(BIN)/uv pip compile --quiet requirements/checkov.in -o requirements/checkov.lock --python-version 3.11 --no-header
 
 .PHONY: lint
-lint: setup ## ruff (lint and format check) and mypy (strict on layers/weir)
+lint: setup ## ruff (lint and format check), mypy (strict on layers/weir) and actionlint on the GitHub workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/weir functions local load tools tests
+	node tools/actionlint.cjs .github/workflows/*.yml
 
 .PHONY: fmt
 fmt: setup ## Format the code with ruff
@@ -67,12 +68,13 @@ fmt: setup ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 
 .PHONY: check-template
-check-template: setup ## cfn-lint on the source and the translated template, and sam validate --lint
+check-template: setup ## cfn-lint on the source and the translated template (and ci/), and sam validate --lint
 	@mkdir -p build
 	$(CHECK_ENV) $(BIN)/python -m local.translate $(TEMPLATE) > build/translated.json
 	$(CHECK_ENV) $(BIN)/cfn-lint $(TEMPLATE)
 	$(CHECK_ENV) $(BIN)/cfn-lint build/translated.json
 	$(CHECK_ENV) $(BIN)/sam validate --lint --template-file $(TEMPLATE)
+	$(CHECK_ENV) $(BIN)/cfn-lint ci/github-deploy-role.yaml
 
 $(CHECKOV_VENV)/.installed: requirements/checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -85,18 +87,23 @@ checkov: check-template $(CHECKOV_VENV)/.installed ## checkov, offline, on the t
 	rm -f build/checkov.json
 	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation \
 		-f $(TEMPLATE) -f build/translated.json -o json > build/checkov.json || true
-	$(BIN)/python -m local.checkov_gate build/checkov.json
+	$(BIN)/python -m tools.checkov_gate build/checkov.json
 
 .PHONY: pytest
 pytest: setup ## Run the test suite only (PYTEST_ARGS="-k producer" to narrow it)
 	$(CHECK_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: check
+check: setup ## The fast loop while developing (about a minute): ruff, then the unit and template tests (no sam build, no local endpoint)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -x tests/unit tests/template -m "not build and not integration and not e2e" $(PYTEST_ARGS)
 
 .PHONY: test
 test: lint check-template checkov pytest ## Every check: lint, types, template checks, checkov and all tests
 
 .PHONY: build
 build: setup ## sam build for python3.13/arm64 (finds a python3.13 through pyenv when it is not on PATH)
-	PATH="$$($(BIN)/python -m local.python313 --bin-dir):$$PATH" $(CHECK_ENV) $(BIN)/sam build --template-file $(TEMPLATE)
+	PATH="$$($(BIN)/python -m tools.python313 --bin-dir):$$PATH" $(CHECK_ENV) $(BIN)/sam build --template-file $(TEMPLATE)
 
 .PHONY: run
 run: setup ## Run the pipeline end to end on this machine and print the ledger (PARAMS="Key=Value ...")
@@ -146,8 +153,18 @@ preflight: setup ## What CloudFormation would refuse, or what would deploy and t
 	$(CHECK_ENV) $(BIN)/python -m tools.preflight $(if $(PARAMS),--params "$(PARAMS)",--config-env $(SAMCONFIG_ENV))
 
 .PHONY: deploy
-deploy: preflight build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod), after preflight
-	SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)
+deploy: preflight build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod, ci), after preflight [STACK= ARTIFACT_BUCKET= CFN_ROLE_ARN=]
+	SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --config-env $(SAMCONFIG_ENV) $(if $(STACK),--stack-name "$(STACK)") \
+		$(if $(ARTIFACT_BUCKET),--s3-bucket "$(ARTIFACT_BUCKET)") $(if $(CFN_ROLE_ARN),--role-arn "$(CFN_ROLE_ARN)")
+
+.PHONY: smoke
+smoke: setup ## Is it working? A few signed POST /events, each found in the events table: on make up, or STACK=name
+	$(BIN)/python -m tools.smoke $(if $(STACK),--stack "$(STACK)")
+
+.PHONY: destroy
+destroy: setup ## Delete a deployed stack: make destroy STACK=name (CloudFormation deletes with the role it deployed with)
+	@test -n "$(STACK)" || (echo "make destroy needs STACK=<deployed stack name>" >&2; exit 2)
+	SAM_CLI_TELEMETRY=0 $(BIN)/sam delete --stack-name "$(STACK)" --no-prompts
 
 .PHONY: clean
 clean: ## Remove build output (keeps .venv and local/node_modules)

@@ -91,7 +91,7 @@ def write(spec: dict[str, Any]) -> dict[str, Any]:
 def run_case(
     kinesis: Any, endpoint: str, name: str, multiple: float, shard_rates: bool, args: argparse.Namespace
 ) -> dict[str, Any]:
-    from local.readback import stream_records
+    from load.readback import stream_records
 
     capacity = args.shards * SHARD_RECORDS_PER_SECOND
     stream = f"b2-{uuid.uuid4().hex[:8]}"

@@ -29,9 +29,9 @@ from typing import Any
 
 import urllib3
 
+from load.readback import failure_destination_event_ids, peek_queue
 from local.deployer import local_client, local_credentials
 from local.endpoint import DEFAULT_PORT
-from local.readback import failure_destination_event_ids, peek_queue
 from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
 from weir.aggregates import POISON_TYPE, totals

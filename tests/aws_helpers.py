@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from local.readback import peek_queue, stream_records
+from load.readback import peek_queue, stream_records
 
 
 def read_stream(kinesis: Any, stream: str) -> list[dict[str, Any]]:

@@ -79,13 +79,28 @@ def test_an_existing_key_ends_as_the_single_call_would_condition_and_old_item_in
     table: tuple[Any, str],
 ) -> None:
     client, name = table
+    writers = CoalescingDynamoDB(client, {name: "id"}, linger_seconds=1.0)
+    put(writers, name, "taken", status="COMPLETED")
+    results = in_threads(2, writers, lambda i: put(writers, name, ["taken", "free"][i]))
+    raised = results[0]
+    assert isinstance(raised, ClientError)
+    assert raised.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert raised.response["Item"]["status"] == {"S": "COMPLETED"}  # type: ignore[typeddict-item]
+    assert results[1] == {}
+    assert (writers.stats["batches"], writers.stats["fallback"]) == (1, 1)
+
+
+def test_a_lone_writer_calls_directly_and_a_duplicate_costs_one_call(table: tuple[Any, str]) -> None:
+    """One writing thread (a single hot key, ConsumerKeyConcurrency=1): no one-statement batch, so a
+    duplicate delivery's failed condition is one call, not a batch and then the single call."""
+    client, name = table
     writers = CoalescingDynamoDB(client, {name: "id"})
     put(writers, name, "taken", status="COMPLETED")
     with pytest.raises(ClientError) as raised:
         put(writers, name, "taken")
     assert raised.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
     assert raised.value.response["Item"]["status"] == {"S": "COMPLETED"}  # type: ignore[typeddict-item]
-    assert writers.stats["fallback"] == 1
+    assert (writers.stats["direct"], writers.stats["batches"], writers.stats["fallback"]) == (2, 0, 0)
 
 
 def test_updates_are_batched_and_a_missing_item_is_still_created_as_update_item_would(
@@ -106,7 +121,7 @@ def test_updates_are_batched_and_a_missing_item_is_still_created_as_update_item_
 
     results = in_threads(2, writers, complete)
     assert not [r for r in results if isinstance(r, ClientError)], results
-    assert writers.stats["batches"] == 2  # the put, then both updates together
+    assert writers.stats["batches"] == 1  # both updates together (the put before them went directly)
     assert writers.stats["fallback"] == 1  # PartiQL UPDATE does not create "absent"; UpdateItem does
     items = {i["id"]["S"]: i for i in client.scan(TableName=name)["Items"]}
     assert items["present"]["status"] == {"S": "COMPLETED"}
@@ -126,10 +141,10 @@ def test_a_throttled_statement_becomes_a_throttled_single_call(
         match={"TableName": name},
     )
     once = boto3.client("dynamodb", endpoint_url=local_aws.url, config=Config(retries={"total_max_attempts": 1}))
-    writers = CoalescingDynamoDB(once, {name: "id"})
-    with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
-        put(writers, name, "k")
-    assert writers.stats["fallback"] == 1
+    writers = CoalescingDynamoDB(once, {name: "id"}, linger_seconds=1.0)
+    results = in_threads(2, writers, lambda i: put(writers, name, f"k{i}"))
+    assert all(isinstance(r, ClientError) and "ProvisionedThroughputExceeded" in str(r) for r in results), results
+    assert (writers.stats["batches"], writers.stats["fallback"]) == (1, 2)
     assert client.scan(TableName=name)["Count"] == 0
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.readback import stream_records
+from load.readback import stream_records
 from tests.endpoint import LocalEndpoint
 from weir.aws import ClientSettings
 from weir.deadline import Deadline

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from local.python313 import find_bin_dir
 from tests.unit.test_layer_requirements import pins
+from tools.python313 import find_bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

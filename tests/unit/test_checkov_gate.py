@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.checkov_gate import main, problems
+from tools.checkov_gate import main, problems
 
 REASON = "Encrypted at rest with SSE-SQS; this check only recognises KmsMasterKeyId"
 

@@ -276,3 +276,27 @@ def test_a_sink_that_keeps_throttling_opens_the_breaker_and_later_batches_are_he
     assert failures(invoke(second)) == []
     assert {"b-0", "b-1", "b-2"} <= set(stored(aws))
     assert breaker.status(fresh=True).state is State.CLOSED
+
+
+def test_the_idempotency_layer_is_configured_before_any_key_thread_calls_it() -> None:
+    """Powertools' configure() marks the layer configured before it sets the key and the expiry; the
+    first calls of 32 key threads at once could use a half-set layer. Configured up front, there is
+    nothing left for them to race on."""
+    from weir.config import ConsumerConfig
+    from weir.consumer import idempotency_layer
+
+    config = ConsumerConfig.from_env(
+        {
+            "EVENTS_TABLE_NAME": "events",
+            "IDEMPOTENCY_TABLE_NAME": "idempotency",
+            "QUARANTINE_QUEUE_URL": "https://sqs.example/q",
+            "LARGE_MESSAGE_BUCKET_NAME": "bodies",
+            "IDEMPOTENCY_TTL_SECONDS": "7200",
+        }
+    )
+    layer, settings = idempotency_layer(config, object())
+    assert layer.configured
+    assert layer.event_key_jmespath == "event_id"
+    assert layer.event_key_compiled_jmespath is not None
+    assert layer.expires_after_seconds == 7200 == settings.expires_after_seconds
+    assert layer.raise_on_no_idempotency_key is True

@@ -278,6 +278,22 @@ def _sequence_number(record: Any) -> int:
     return int(record.kinesis.sequence_number)
 
 
+def idempotency_layer(config: ConsumerConfig, dynamodb: Any) -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+    """Powertools idempotency on the idempotency table, configured here, once, before any key thread
+    runs: Powertools configures its layer lazily on the first call and marks it configured before it
+    sets the key and the expiry, so threads starting together could use a half-set layer."""
+    persistence = DynamoDBPersistenceLayer(
+        table_name=config.idempotency_table_name, key_attr=IDEMPOTENCY_KEY, boto3_client=dynamodb
+    )
+    idempotency = IdempotencyConfig(
+        event_key_jmespath="event_id",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=config.idempotency_ttl_seconds,
+    )
+    persistence.configure(idempotency)
+    return persistence, idempotency
+
+
 class ConsumerService:
     """Everything one consumer invocation needs, built once at cold start."""
 
@@ -312,14 +328,7 @@ class ConsumerService:
         dynamodb: Any = writers or client
         sqs = aws.client("sqs", config.sqs_client_settings())
         sink = domain.make_sink(config, dynamodb)
-        persistence = DynamoDBPersistenceLayer(
-            table_name=config.idempotency_table_name, key_attr=IDEMPOTENCY_KEY, boto3_client=dynamodb
-        )
-        idempotency = IdempotencyConfig(
-            event_key_jmespath="event_id",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=config.idempotency_ttl_seconds,
-        )
+        persistence, idempotency = idempotency_layer(config, dynamodb)
 
         def store_event(event: dict[str, Any]) -> dict[str, Any]:
             return {"event_id": event["event_id"], "stored": sink.store(event)}

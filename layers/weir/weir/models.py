@@ -13,9 +13,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
-
-from weir.domain import Payload
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 # RFC 3339 section 5.6 date-time: a full date, a full time and a mandatory offset.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -39,6 +45,15 @@ def _printable(value: str) -> str:
     return value
 
 
+def _domain_payload(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """The payload, validated by the fork point's ``Payload`` (weir.domain). Looked up when an event
+    is validated, not when this module is imported: the core does not depend on the domain, so a
+    fork's domain.py may import weir.models (and anything else in the core)."""
+    from weir import domain
+
+    return domain.Payload.model_validate(value)
+
+
 EventId = Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_printable)]
 PartitionKey = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
@@ -53,7 +68,7 @@ class EventIn(BaseModel):
     occurred_at: Annotated[StrictStr, AfterValidator(_rfc3339)]
     partition_key: PartitionKey | None = None
     # Its schema is weir.domain.Payload: the place a fork changes it.
-    payload: Payload
+    payload: Annotated[Any, WrapValidator(_domain_payload)]
 
 
 class Event(EventIn):

@@ -3,7 +3,7 @@
 checkov's exit code alone is not enough: a template it cannot parse is reported as a parsing
 error, not a failed check, and a suppression without a reason passes silently.
 
-    python -m local.checkov_gate build/checkov.json
+    python -m tools.checkov_gate build/checkov.json
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def problems(report: Any) -> tuple[list[str], dict[str, int]]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m local.checkov_gate REPORT.json", file=sys.stderr)
+        print("usage: python -m tools.checkov_gate REPORT.json", file=sys.stderr)
         return 2
     path = Path(args[0])
     try:

@@ -1,6 +1,6 @@
 """Find a python3.13 for ``sam build`` (the Lambda runtime's version), on PATH or through pyenv.
 
-``python -m local.python313 --bin-dir`` prints the directory to put first on PATH; it exits
+``python -m tools.python313 --bin-dir`` prints the directory to put first on PATH; it exits
 non-zero with a clear message when there is none.
 """
 
