@@ -134,6 +134,10 @@ load-aws: setup ## The same load against a deployed stack: make load-aws STACK=w
 	@test -n "$(STACK)" || (echo "make load-aws needs STACK=<deployed stack name>" >&2; exit 2)
 	WEIR_STACK="$(STACK)" WEIR_SIGV4=1 $(BIN)/python -m load.run_load $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
 
+.PHONY: openapi
+openapi: setup ## Write the payload schema of docs/openapi.yaml from weir.domain.Payload (a test checks it is current)
+	$(BIN)/python -m tools.openapi
+
 .PHONY: plan
 plan: setup ## Capacity plan: shards, consumer concurrency, cost (ARGS="--events-per-second 5000 --record-bytes 1200")
 	$(BIN)/python -m load.planner $(or $(ARGS),--events-per-second 5000 --record-bytes 1200)

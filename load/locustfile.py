@@ -27,7 +27,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from load.distributed import Collector, counts_of, send_ledger
+from load.events import make_events
 from load.plot import Timeline
 from load.progress import Consumer, Counts, line
 from load.reconcile import DrainStatus, Interrupted, Ledger, reconcile
@@ -75,25 +75,6 @@ def metrics_file() -> Path | None:
 def aborted() -> bool:
     marker = os.environ.get("WEIR_ABORT_FILE")
     return marker is not None and Path(marker).exists()
-
-
-def make_events(count: int, keys: int = 256) -> list[dict[str, Any]]:
-    """``count`` envelopes, each with a fresh random event id and one of ``keys`` partition keys
-    (one uuid4 an event: its random bits pick the key too)."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    events = []
-    for i in range(count):
-        event_id = uuid.uuid4()
-        events.append(
-            {
-                "event_id": f"load-{event_id}",
-                "type": "load.event",
-                "occurred_at": now,
-                "partition_key": f"load-key-{event_id.int % keys}",
-                "payload": {"n": i},
-            }
-        )
-    return events
 
 
 class IngestUser(HttpUser):

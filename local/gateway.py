@@ -338,7 +338,21 @@ class Gateway:
         with self._written_lock:
             return dict(self.records_written)
 
-    # --- PutRecords: faults per entry and shard limits, then forward the rest ---------
+    # --- PutRecord(s): faults per entry and shard limits, then forward the rest ---------
+
+    def admit_record(self, stream: str, shard_map: ShardMap, entry: Mapping[str, Any]) -> str | None:
+        """One record (a PutRecords entry or a PutRecord call) against its shard's write limit: None
+        when admitted, else the message AWS answers with. A malformed record is admitted, so that
+        kinesalite produces the real validation error."""
+        try:
+            key = str(entry.get("PartitionKey", ""))
+            shard = shard_map.shard_for(hash_key(key, entry.get("ExplicitHashKey")))
+            size = len(base64.b64decode(entry.get("Data", ""))) + len(key.encode("utf-8"))
+        except (KeyError, ValueError):
+            return None
+        if self.limiter.admit(stream, shard, size):
+            return None
+        return f"Rate exceeded for shard {shard.shard_id} in stream {_stream_name(stream)}."
 
     def put_records(
         self, call: Call, fault: Fault | None, path: str, headers: Mapping[str, str], body: bytes
@@ -356,19 +370,10 @@ class Gateway:
             shard_map = self.shard_map(stream, headers)
             if shard_map is not None:
                 for i, entry in enumerate(entries):
-                    if i in rejected:
-                        continue
-                    try:
-                        key = str(entry.get("PartitionKey", ""))
-                        shard = shard_map.shard_for(hash_key(key, entry.get("ExplicitHashKey")))
-                        size = len(base64.b64decode(entry.get("Data", ""))) + len(key.encode("utf-8"))
-                    except (KeyError, ValueError):
-                        continue  # malformed: let kinesalite produce the real validation error
-                    if not self.limiter.admit(stream, shard, size):
-                        rejected[i] = (
-                            "ProvisionedThroughputExceededException",
-                            f"Rate exceeded for shard {shard.shard_id} in stream {_stream_name(stream)}.",
-                        )
+                    if i not in rejected:
+                        refusal = self.admit_record(stream, shard_map, entry)
+                        if refusal is not None:
+                            rejected[i] = ("ProvisionedThroughputExceededException", refusal)
         if not rejected:
             return self.forward(self.kinesis, "POST", path, headers, body)
         kept = [i for i in range(len(entries)) if i not in rejected]
@@ -503,20 +508,10 @@ class _Handler(LoopbackHandler):
         gateway = self.server.gateway
         stream = call.params.get("StreamARN") or call.params.get("StreamName")
         shard_map = gateway.shard_map(stream, headers) if isinstance(stream, str) else None
-        if shard_map is not None:
-            try:
-                key = str(call.params.get("PartitionKey", ""))
-                shard = shard_map.shard_for(hash_key(key, call.params.get("ExplicitHashKey")))
-                size = len(base64.b64decode(call.params.get("Data", ""))) + len(key.encode("utf-8"))
-            except (KeyError, ValueError):
-                shard = None
-            if shard is not None and not gateway.limiter.admit(str(stream), shard, size):
-                extra, payload = error_body(
-                    call,
-                    "ProvisionedThroughputExceededException",
-                    f"Rate exceeded for shard {shard.shard_id} in stream {_stream_name(str(stream))}.",
-                    400,
-                )
+        if isinstance(stream, str) and shard_map is not None:
+            refusal = gateway.admit_record(stream, shard_map, call.params)
+            if refusal is not None:
+                extra, payload = error_body(call, "ProvisionedThroughputExceededException", refusal, 400)
                 return 400, extra, payload
         return gateway.forward(gateway.kinesis, "POST", self.path, headers, body)
 

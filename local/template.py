@@ -108,8 +108,23 @@ class _NoManagedPolicyLookup:
         return {}
 
 
+# Translations already made in this process, by template and parameter values: the translator takes
+# a few hundred milliseconds a time, and the checks and tests ask for the same ones again and again.
+_TRANSLATED: dict[str, dict[str, Any]] = {}
+
+
 def translate(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The template as CloudFormation sees it after the AWS::Serverless transform."""
+    """The template as CloudFormation sees it after the AWS::Serverless transform (a copy: the
+    caller may change it)."""
+    import json
+
+    key = json.dumps([template, parameter_values(template, overrides)], sort_keys=True, default=str)
+    if key not in _TRANSLATED:
+        _TRANSLATED[key] = _translate(template, overrides)
+    return copy.deepcopy(_TRANSLATED[key])
+
+
+def _translate(template: Mapping[str, Any], overrides: Mapping[str, str] | None) -> dict[str, Any]:
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator

@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from weir import domain
+
 EVENTS = Path(__file__).parent / "events"
 
 
@@ -24,7 +26,7 @@ def envelope(**overrides: Any) -> dict[str, Any]:
         "type": "order.created",
         "occurred_at": "2026-11-23T12:00:00Z",
         "partition_key": "customer-1",
-        "payload": {"order_id": 1, "amount": "9.99"},
+        "payload": domain.example_payload(1),
     }
     for key, value in overrides.items():
         if value is None:

@@ -36,6 +36,15 @@ def main() -> int:
     except RequestRejected as rejected:
         findings["ingest_rejected"] = {"status": rejected.status, "fields": sorted(e.field for e in rejected.errors)}
 
+    # Step 3 and the files a fork does not edit: the sample events of the tests and of the load test
+    # come from example_payload, and the API document's payload schema from Payload.
+    from load.events import make_events
+    from tools.openapi import payload_schema
+
+    parse_events(json.dumps({"events": [envelope(), *make_events(3)]}).encode(), 10)
+    findings["samples_fit"] = True
+    findings["openapi_payload_fields"] = sorted(json.loads(payload_schema())["properties"])
+
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         sqs = boto3.client("sqs")

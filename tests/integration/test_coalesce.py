@@ -53,9 +53,9 @@ def in_threads(count: int, writers: CoalescingDynamoDB, work: Callable[[int], An
         except ClientError as exc:
             results[i] = exc
         finally:
-            writers.leave()
+            writers.finished()
 
-    with writers.parties(count):
+    with writers.running(count):
         threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
         for thread in threads:
             thread.start()

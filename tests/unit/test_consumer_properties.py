@@ -152,3 +152,26 @@ def test_results_do_not_depend_on_thread_scheduling(workers: int) -> None:
     first = run(event, FakeSink(failing), FakeQuarantine(), workers)
     second = run(event, FakeSink(failing), FakeQuarantine(), 1)
     assert first == second
+
+
+def test_one_thread_pool_serves_every_batch_of_an_execution_environment() -> None:
+    """The processor is built once per execution environment: its key threads are made once, not
+    once per batch."""
+    names: set[str] = set()
+    sink, quarantine = FakeSink(set()), FakeQuarantine()
+
+    def store(event: dict[str, Any]) -> dict[str, Any]:
+        names.add(threading.current_thread().name)
+        return {"stored": sink.store(event)}
+
+    processor = EventProcessor(quarantine, store)
+    batch = KeyOrderedBatchProcessor(4)
+    for round_ in range(5):
+        event = kinesis_event(
+            [(envelope_bytes(event_id=f"r{round_}-{i}", partition_key=f"k{i}"), f"k{i}") for i in range(8)]
+        )
+        assert process_partial_response(event=event, record_handler=processor.handle, processor=batch) == {
+            "batchItemFailures": []
+        }
+    assert len(names) <= 4
+    assert all(name.startswith("key") for name in names)

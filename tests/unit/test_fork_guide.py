@@ -61,7 +61,7 @@ def findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_the_guide_names_the_one_place_a_fork_edits() -> None:
     shipped = (ROOT / "layers" / "weir" / "weir" / "domain.py").read_text()
-    for name in ("class Payload(", "def make_sink("):
+    for name in ("class Payload(", "def make_sink(", "def example_payload("):
         assert name in shipped
         assert name in example_domain()
 
@@ -91,3 +91,10 @@ def test_a_record_that_does_not_fit_is_quarantined_with_the_reason(findings: dic
     assert [q["record"]["data"]["event_id"] for q in findings["quarantined"]] == ["bad-1", "bad-1"]
     for field in ("payload.amount_cents", "payload.colour", "payload.currency"):
         assert field in findings["quarantined"][0]["reason"]
+
+
+def test_the_samples_and_the_api_document_follow_the_forks_payload(findings: dict[str, Any]) -> None:
+    """Nothing but domain.py changed in the copy, yet the tests' and the load test's sample events
+    fit the new payload, and make openapi would write its schema."""
+    assert findings["samples_fit"] is True
+    assert findings["openapi_payload_fields"] == ["amount_cents", "currency", "order_id"]

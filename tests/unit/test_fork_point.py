@@ -33,8 +33,8 @@ def describe(event: Event) -> str:
     return f"{event.type} {event.payload.order_id}"
 
 
-def make_sink(config: Any, dynamodb: Any) -> EventSink:
-    return DynamoDBEventSink(dynamodb, config.events_table_name)
+def make_sink(dynamodb: Any, environ: Any) -> EventSink:
+    return DynamoDBEventSink(dynamodb, environ["EVENTS_TABLE_NAME"])
 """
 
 PROGRAM = """

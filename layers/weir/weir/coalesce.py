@@ -90,8 +90,8 @@ class CoalescingDynamoDB:
     # --- who is writing ----------------------------------------------------------------
 
     @contextmanager
-    def parties(self, count: int) -> Iterator[None]:
-        """``count`` threads will write concurrently until they :meth:`leave`: a round is full
+    def running(self, count: int) -> Iterator[None]:
+        """``count`` threads will write concurrently until they :meth:`finished`: a round is full
         when each of them has a write waiting."""
         with self._lock:
             self._parties = max(1, count)
@@ -104,7 +104,7 @@ class CoalescingDynamoDB:
             if batch:
                 self._send(batch)
 
-    def leave(self) -> None:
+    def finished(self) -> None:
         """A writing thread is done: the others no longer wait for it."""
         with self._lock:
             self._parties = max(1, self._parties - 1)

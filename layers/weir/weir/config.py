@@ -17,13 +17,18 @@ from weir.backoff import Backoff
 from weir.breaker import BreakerSettings
 from weir.producer import KinesisLimits, Ordering, ProducerSettings
 from weir.shard_rate import RateSettings
+from weir.texts import problems
 
 
 class ConfigError(ValueError):
     """The environment does not describe a valid configuration."""
 
 
-class _EnvModel(BaseModel):
+class EnvSettings(BaseModel):
+    """Settings read from a function's environment, each field with the variable as its alias;
+    a value that cannot work is refused at cold start, naming the variable. A fork's domain.py
+    declares its own sink's settings with it (docs/fork-guide.md)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     @classmethod
@@ -31,11 +36,10 @@ class _EnvModel(BaseModel):
         try:
             return cls.model_validate(dict(environ))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-            raise ConfigError(f"invalid {cls.__name__} environment: {problems}") from None
+            raise ConfigError(f"invalid {cls.__name__} environment: {problems(exc)}") from None
 
 
-class _SqsTimeouts(_EnvModel):
+class _SqsTimeouts(EnvSettings):
     """Timeouts of SQS calls (and, for redrive, its other side calls): every function sets both."""
 
     sqs_connect_timeout: float = Field(0.5, alias="SQS_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
@@ -47,7 +51,7 @@ class _SqsTimeouts(_EnvModel):
         )
 
 
-class ProducerConfig(_EnvModel):
+class ProducerConfig(EnvSettings):
     """How the ``weir`` producer talks to Kinesis (shared by ingest, redrive and load users)."""
 
     stream_name: str = Field(alias="STREAM_NAME", min_length=1)
@@ -211,7 +215,7 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
         )
 
 
-class BreakerConfig(_EnvModel):
+class BreakerConfig(EnvSettings):
     """The breaker function: the breaker's table, the sink it probes, the mapping it controls."""
 
     breaker_table_name: str = Field(alias="BREAKER_TABLE_NAME", min_length=1)
@@ -226,7 +230,7 @@ class BreakerConfig(_EnvModel):
         return ClientSettings(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, max_attempts=2)
 
 
-class AggregatesConfig(_EnvModel):
+class AggregatesConfig(EnvSettings):
     """The aggregates function: the table of per-window counts, the claims that keep them exact."""
 
     aggregates_table_name: str = Field(alias="AGGREGATES_TABLE_NAME", min_length=1)

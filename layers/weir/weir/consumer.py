@@ -22,8 +22,9 @@ import contextlib
 import json
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ from weir.large_messages import LargeMessageStore
 from weir.models import Event
 from weir.observability import log_breaker_change, logger, metrics
 from weir.sinks import DynamoDBEventSink
+from weir.texts import iso_millis, problems
 
 QUARANTINE_KIND = "weir.quarantine"
 # The idempotency table's partition key (template.yaml, IdempotencyTable), Powertools' default.
@@ -83,8 +85,7 @@ def decode_event(record: KinesisStreamRecord) -> Event:
     try:
         return parse(event=document, model=Event)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise PoisonRecord(f"invalid envelope: {problems}") from None
+        raise PoisonRecord(f"invalid envelope: {problems(exc)}") from None
 
 
 def quarantine_body(record: KinesisStreamRecord, reason: str, now: datetime) -> str:
@@ -96,14 +97,14 @@ def quarantine_body(record: KinesisStreamRecord, reason: str, now: datetime) -> 
         {
             "kind": QUARANTINE_KIND,
             "version": QUARANTINE_VERSION,
-            "quarantined_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "quarantined_at": iso_millis(now),
             "reason": reason[:2000],
             "record": {
                 "data": kinesis.data,
                 "partition_key": kinesis.partition_key,
                 "sequence_number": kinesis.sequence_number,
                 "shard_id": shard_id,
-                "approximate_arrival": arrival.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "approximate_arrival": iso_millis(arrival),
                 "event_source_arn": record.event_source_arn,
             },
         },
@@ -211,6 +212,15 @@ class EventProcessor:
         return RecordResult(outcome, event.event_id)
 
 
+class KeyThreads(Protocol):
+    """Told when a batch's key threads start and as each one finishes (the coalescing DynamoDB client
+    uses it to know how many writes make a full round); nothing else about the threads."""
+
+    def running(self, count: int) -> AbstractContextManager[None]: ...
+
+    def finished(self) -> None: ...
+
+
 class KeyOrderedBatchProcessor(BatchProcessor):
     """Powertools' BatchProcessor, running different partition keys concurrently.
 
@@ -218,30 +228,41 @@ class KeyOrderedBatchProcessor(BatchProcessor):
     records are not attempted and are reported as failures too, so a key's events never reach
     the sink out of order. Lambda checkpoints before the lowest reported sequence number and
     delivers the rest again; idempotency makes the repeats harmless.
+
+    One thread pool per execution environment (the processor is built once and reused), not one
+    per batch. Records go through Powertools' own per-record path (``_process_record``, the method
+    its processors implement); a skipped record is failed through it too, by its handler.
     """
 
-    def __init__(self, max_workers: int, writers: CoalescingDynamoDB | None = None) -> None:
+    def __init__(self, max_workers: int, threads: KeyThreads | None = None) -> None:
         super().__init__(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=True)
         self.max_workers = max(1, max_workers)
-        # Told how many key threads write at once, so a round of writes goes out when all are in.
-        self.writers = writers
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="key")
+        self._skipping = threading.local()
 
     def process(self) -> list[tuple[Any, ...]]:
         groups: OrderedDict[str, list[int]] = OrderedDict()
         for index, record in enumerate(self.records):
             groups.setdefault(str(record["kinesis"]["partitionKey"]), []).append(index)
         results: list[tuple[Any, ...]] = [()] * len(self.records)
+        handler = self.handler
+        self.handler = self._unless_skipped(handler)
 
         def run_key(indexes: list[int]) -> None:
             for position, index in enumerate(indexes):
                 results[index] = self._process_record(self.records[index])
                 if results[index][0] == "fail":
-                    for later in indexes[position + 1 :]:
-                        results[later] = self._skip(self.records[later])
+                    self._skipping.on = True
+                    try:
+                        for later in indexes[position + 1 :]:
+                            results[later] = self._process_record(self.records[later])
+                    finally:
+                        self._skipping.on = False
                     return
 
         keys = iter(groups.values())
-        threads = 1 if self.max_workers == 1 else min(self.max_workers, len(groups))
+        count = 1 if self.max_workers == 1 else min(self.max_workers, len(groups))
         lock = threading.Lock()
 
         def worker() -> None:
@@ -254,24 +275,29 @@ class KeyOrderedBatchProcessor(BatchProcessor):
                         return
                     run_key(indexes)
             finally:
-                if self.writers is not None:
-                    self.writers.leave()
+                if self.threads is not None:
+                    self.threads.finished()
 
-        with self.writers.parties(threads) if self.writers is not None else contextlib.nullcontext():
-            if threads == 1:
-                worker()
-            else:
-                with ThreadPoolExecutor(max_workers=threads) as pool:
-                    for future in [pool.submit(worker) for _ in range(threads)]:
+        try:
+            with self.threads.running(count) if self.threads is not None else contextlib.nullcontext():
+                if count == 1:
+                    worker()
+                else:
+                    for future in [self._pool.submit(worker) for _ in range(count)]:
                         future.result()
+        finally:
+            self.handler = handler
         # Report failures in stream order, whatever order the threads finished in.
         self.fail_messages.sort(key=_sequence_number)
         return results
 
-    def _skip(self, record: dict[str, Any]) -> tuple[Any, ...]:
-        data = self._to_batch_type(record=record, event_type=self.event_type, model=self.model)
-        error = SkippedAfterEarlierFailure("an earlier record of this partition key failed")
-        return self.failure_handler(record=data, exception=(type(error), error, None))
+    def _unless_skipped(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def handle(*args: Any, **kwargs: Any) -> Any:
+            if getattr(self._skipping, "on", False):
+                raise SkippedAfterEarlierFailure("an earlier record of this partition key failed")
+            return handler(*args, **kwargs)
+
+        return handle
 
 
 def _sequence_number(record: Any) -> int:
@@ -313,7 +339,11 @@ class ConsumerService:
         self.batch = KeyOrderedBatchProcessor(config.key_concurrency, writers)
 
     @classmethod
-    def from_config(cls, config: ConsumerConfig) -> ConsumerService:
+    def from_config(cls, config: ConsumerConfig, environ: Mapping[str, str] | None = None) -> ConsumerService:
+        """Wired from the configuration; ``environ`` (the process's, by default) is what the
+        domain's sink reads its own settings from."""
+        import os
+
         from weir import domain
 
         client = aws.client("dynamodb", config.dynamodb_client_settings())
@@ -327,7 +357,7 @@ class ConsumerService:
         )
         dynamodb: Any = writers or client
         sqs = aws.client("sqs", config.sqs_client_settings())
-        sink = domain.make_sink(config, dynamodb)
+        sink = domain.make_sink(dynamodb, os.environ if environ is None else environ)
         persistence, idempotency = idempotency_layer(config, dynamodb)
 
         def store_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from weir.models import Event, EventIn, stamp
 from weir.observability import metrics, record_producer_stats
 from weir.overflow import ENVELOPE_OVERHEAD_BYTES, OverflowItem, OverflowSpiller, SpillResult
 from weir.producer import Producer, PutResult, Record
+from weir.texts import field_path
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -95,13 +96,6 @@ def decode_body(body: str | None, is_base64: bool, max_bytes: int) -> bytes:
     return raw
 
 
-def _field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
-    path = prefix
-    for part in loc:
-        path = f"{path}[{part}]" if isinstance(part, int) else (f"{path}.{part}" if path else str(part))
-    return path or "(body)"
-
-
 def parse_events(raw: bytes, max_events: int) -> list[Event]:
     """Validate every event of the request; raise with every field error at once."""
     try:
@@ -138,13 +132,13 @@ def parse_events(raw: bytes, max_events: int) -> list[Event]:
         try:
             events.append(stamp(EventIn.model_validate(item)))
         except ValidationError as exc:
-            errors.extend(FieldError(_field_path(prefix, err["loc"]), err["msg"]) for err in exc.errors())
+            errors.extend(FieldError(field_path(err["loc"], prefix), err["msg"]) for err in exc.errors())
     seen: dict[str, str] = {}
     for prefix, event in zip(prefixes, events, strict=False) if not errors else ():
         if event.event_id in seen:
-            errors.append(FieldError(_field_path(prefix, ("event_id",)), f"duplicates {seen[event.event_id]}"))
+            errors.append(FieldError(field_path(("event_id",), prefix), f"duplicates {seen[event.event_id]}"))
         else:
-            seen[event.event_id] = _field_path(prefix, ("event_id",))
+            seen[event.event_id] = field_path(("event_id",), prefix)
     if errors:
         raise RequestRejected(400, "invalid request; nothing was written", errors)
     return events

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from weir.backoff import Backoff
 from weir.deadline import Deadline
 from weir.errors import ErrorKind, classify, classify_code, error_code
+from weir.texts import iso_millis
 
 OVERFLOW_KIND = "weir.overflow"
 OVERFLOW_VERSION = 1
@@ -45,7 +46,7 @@ class OverflowItem:
             {
                 "kind": OVERFLOW_KIND,
                 "version": OVERFLOW_VERSION,
-                "spilled_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "spilled_at": iso_millis(now),
                 "reason": {"code": self.error_code, "message": message},
                 "event": self.event,
             },

@@ -9,11 +9,12 @@ idempotency record's completion, has to leave one copy.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
+
+from weir.texts import iso_millis
 
 
 class EventSink(Protocol):
@@ -37,7 +38,7 @@ class DynamoDBEventSink:
 
         # DynamoDB numbers are decimals; floats in a payload round-trip through JSON as Decimal.
         item = json.loads(json.dumps(event), parse_float=Decimal)
-        item["stored_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        item["stored_at"] = iso_millis()
         serializer = TypeSerializer()
         try:
             self._client.put_item(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from weir.large_messages import LargeMessageStore
+from weir.texts import iso_millis
 
 UNRECOVERABLE_KIND = "weir.unrecoverable"
 
@@ -24,7 +24,7 @@ class UnrecoverableSink:
         message = {
             "kind": UNRECOVERABLE_KIND,
             **summary,
-            "moved_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "moved_at": iso_millis(),
             "body": body,
         }
         self._bodies.send(self._sqs, self._url, json.dumps(message), {"kind": UNRECOVERABLE_KIND, **summary})
