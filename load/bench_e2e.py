@@ -38,15 +38,22 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def measure(dynamodb: str, events: int, rate: float, throughput_events: int) -> dict[str, Any]:
+def measure(
+    dynamodb: str, events: int, rate: float, throughput_events: int, second_consumer: bool = True
+) -> dict[str, Any]:
     """One local runtime with ``dynamodb`` serving DynamoDB: latency at ``rate`` events/s, then
-    the sustained records/s of ``throughput_events`` posted at once."""
+    the sustained records/s of ``throughput_events`` posted at once. Without ``second_consumer``
+    the aggregates consumer's mapping is disabled from the start (the first consumer alone)."""
     import urllib3
 
     from local.deployer import local_client
     from local.runtime import LocalRuntime
 
     runtime = LocalRuntime(port=0, api_port=0, stack_name=f"bench-e2e-{dynamodb}", dynamodb=dynamodb).start()
+    if not second_consumer:
+        aggregates = runtime.mapping("AggregateFunction")
+        aggregates.disable_delay_seconds = 0
+        aggregates.update(enabled=False)
     try:
         http = urllib3.PoolManager(maxsize=8, retries=False)
         client = local_client("dynamodb", runtime.environment()["AWS_ENDPOINT_URL"])
@@ -140,10 +147,16 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(name, value)
     # The baseline is moto server's DynamoDB, measured in this run; the local runtime's default is dynalite.
     runs = {name: measure(name, args.events, args.rate, args.throughput_events) for name in ("moto", "dynalite")}
-    baseline, local = runs["moto"], runs["dynalite"]
+    # The same with the first consumer alone: what the second consumer costs on this machine's cores.
+    runs["dynalite_one_consumer"] = measure("dynalite", args.events, args.rate, args.throughput_events, False)
+    baseline, local, alone = runs["moto"], runs["dynalite"], runs["dynalite_one_consumer"]
     result = {
         "dynalite": local,
         "baseline_moto": baseline,
+        "dynalite_one_consumer": alone,
+        "sustained_ratio_two_consumers_to_one": round(
+            local["sustained_records_per_second"] / max(0.1, alone["sustained_records_per_second"]), 2
+        ),
         "sustained_ratio_to_moto": round(
             local["sustained_records_per_second"] / max(0.1, baseline["sustained_records_per_second"]), 2
         ),
@@ -151,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"B4 end to end on the local runtime (default parameters; {args.rate:g} events/s for latency)")
     for key in local:
-        print(f"  {key:<32} dynalite {local[key]:>10}   moto (baseline) {baseline[key]:>10}")
+        print(
+            f"  {key:<32} dynalite {local[key]:>10}   moto (baseline) {baseline[key]:>10}"
+            f"   dynalite, first consumer alone {alone[key]:>10}"
+        )
+    print(f"  {'sustained_ratio_two_consumers_to_one':<32} {result['sustained_ratio_two_consumers_to_one']}")
     print(f"  {'sustained_ratio_to_moto':<32} {result['sustained_ratio_to_moto']}")
     print(f"  {'p99_ratio_to_moto':<32} {result['p99_ratio_to_moto']}")
     if args.json:

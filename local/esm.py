@@ -215,6 +215,10 @@ class EventSourceMapping:
         self._threads: list[threading.Thread] = []
         self.lanes: dict[str, list[_Lane]] = {}
         self.function_logical_id = ""  # set by the runtime
+        # Standard consumers reading the stream, this one included (set by the runtime): while records
+        # flow, each polls a shard every BUSY_POLL_SECONDS x this, so that together they stay within
+        # its 5 GetRecords calls/s instead of taking turns being throttled.
+        self.readers_per_shard = 1
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -357,7 +361,7 @@ class EventSourceMapping:
                     lane.condition.notify_all()
                 last = item.sequence_number
             iterator = page.get("NextShardIterator")
-            self._stop.wait(BUSY_POLL_SECONDS if records else IDLE_POLL_SECONDS)
+            self._stop.wait(BUSY_POLL_SECONDS * self.readers_per_shard if records else IDLE_POLL_SECONDS)
 
     # --- batching and invoking ---------------------------------------------------------
 

@@ -135,7 +135,21 @@ class IngestConfig(ProducerConfig, _SqsTimeouts):
         return super().sqs_client_settings(max_attempts)
 
 
-class ConsumerConfig(_SqsTimeouts):
+class _DynamoDBTimeouts(EnvSettings):
+    dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
+    dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
+    dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
+
+    def _dynamodb_settings(self, pool: int) -> ClientSettings:
+        return ClientSettings(
+            connect_timeout=self.dynamodb_connect_timeout,
+            read_timeout=self.dynamodb_read_timeout,
+            max_attempts=self.dynamodb_max_attempts,
+            max_pool_connections=pool,
+        )
+
+
+class ConsumerConfig(_SqsTimeouts, _DynamoDBTimeouts):
     """The process function: events table, idempotency, quarantine."""
 
     events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
@@ -151,9 +165,6 @@ class ConsumerConfig(_SqsTimeouts):
     key_concurrency: int = Field(32, alias="CONSUMER_KEY_CONCURRENCY", ge=1, le=64)
     # Writes of concurrent key threads share PartiQL batch calls (weir.coalesce, docs/consumer.md).
     write_coalescing: bool = Field(True, alias="CONSUMER_WRITE_COALESCING")
-    dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
-    dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
-    dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
     # The circuit breaker (weir.breaker, docs/operations.md): its table; unset, there is none.
     breaker_table_name: str | None = Field(None, alias="BREAKER_TABLE_NAME", min_length=1)
     breaker_failure_threshold: int = Field(10, alias="BREAKER_FAILURE_THRESHOLD", ge=1, le=10_000)
@@ -170,12 +181,7 @@ class ConsumerConfig(_SqsTimeouts):
     def dynamodb_client_settings(self) -> ClientSettings:
         # The batch is retried by the event source mapping; botocore's few attempts only smooth
         # over a single throttled call. Pool size follows the threads that share the client.
-        return ClientSettings(
-            connect_timeout=self.dynamodb_connect_timeout,
-            read_timeout=self.dynamodb_read_timeout,
-            max_attempts=self.dynamodb_max_attempts,
-            max_pool_connections=max(10, self.key_concurrency),
-        )
+        return self._dynamodb_settings(max(10, self.key_concurrency))
 
 
 class RedriveConfig(ProducerConfig, _SqsTimeouts):
@@ -230,7 +236,7 @@ class BreakerConfig(EnvSettings):
         return ClientSettings(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, max_attempts=2)
 
 
-class AggregatesConfig(EnvSettings):
+class AggregatesConfig(_DynamoDBTimeouts):
     """The aggregates function: the table of per-window counts, the claims that keep them exact."""
 
     aggregates_table_name: str = Field(alias="AGGREGATES_TABLE_NAME", min_length=1)
@@ -238,15 +244,7 @@ class AggregatesConfig(EnvSettings):
     # How long an event id stays claimed: longer than a record can come back (the stream's retention
     # plus a redrive), or a late copy of an event is counted again.
     claim_ttl_seconds: int = Field(8 * 24 * 3600, alias="AGGREGATE_CLAIM_TTL_SECONDS", ge=60)
-    dynamodb_connect_timeout: float = Field(1.0, alias="DYNAMODB_CONNECT_TIMEOUT_SECONDS", gt=0, le=60)
-    dynamodb_read_timeout: float = Field(2.0, alias="DYNAMODB_READ_TIMEOUT_SECONDS", gt=0, le=60)
-    dynamodb_max_attempts: int = Field(3, alias="DYNAMODB_MAX_ATTEMPTS", ge=1, le=10)
 
     def dynamodb_client_settings(self) -> ClientSettings:
         # One pool connection per claim thread (weir.aggregates.CLAIM_THREADS).
-        return ClientSettings(
-            connect_timeout=self.dynamodb_connect_timeout,
-            read_timeout=self.dynamodb_read_timeout,
-            max_attempts=self.dynamodb_max_attempts,
-            max_pool_connections=16,
-        )
+        return self._dynamodb_settings(16)
