@@ -126,7 +126,7 @@ chaos: setup ## An AWS FIS experiment of the stack: EXPERIMENT=kinesis-throttle|
 	$(BIN)/python -m tools.chaos $(if $(STACK),--stack "$(STACK)") $(if $(EXPERIMENT),--experiment "$(EXPERIMENT)") $(if $(STOP),--stop "$(STOP)")
 
 .PHONY: load
-load: setup ## Bounded headless Locust run (30 s of load, about 80 s in all) on the local runtime, reconciled; reports/ (WORKERS=N)
+load: setup ## Bounded headless Locust run (30 s of load, about 2.5 minutes in all) on the local runtime, reconciled; reports/ (WORKERS=N)
 	$(BIN)/python -m load.run_load $(if $(WORKERS),--workers $(WORKERS)) $(ARGS)
 
 .PHONY: load-aws
