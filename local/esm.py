@@ -184,6 +184,11 @@ class _Lane:
         return min(candidates) if candidates else None
 
 
+def _has_state(result: Invocation) -> bool:
+    """A tumbling window's invocation answered with a ``state`` (without one it failed)."""
+    return isinstance(result.payload, dict) and "state" in result.payload
+
+
 def _dedicated_read(request: Any, **_: Any) -> None:
     request.headers[DEDICATED_READ_HEADER] = "enhanced-fan-out"
 
@@ -424,7 +429,7 @@ class EventSourceMapping:
             with lane.condition:
                 lane.in_flight = []
 
-    def _process(self, batch: list[StreamRecord], lane: _Lane | None = None) -> None:
+    def _process(self, batch: list[StreamRecord], lane: _Lane) -> None:
         settings = self.settings
         pending: list[list[StreamRecord]] = [batch]
         retries = 0
@@ -443,18 +448,18 @@ class EventSourceMapping:
                     else:
                         pending[0] = current[expired:]
                     continue
-            windowed = lane is not None and settings.tumbling_window > 0
-            if windowed and lane is not None and lane.window_start is None:
+            windowed = settings.tumbling_window > 0
+            if windowed and lane.window_start is None:
                 lane.window_start = self._window_of(current[0])
             event = self._event(current)
-            if windowed and lane is not None:
+            if windowed:
                 event |= self._window_fields(current[0].shard_id, lane, final=False, early=False)
             result = self.pool.invoke(event)
             invokes += 1
             with self._stats_lock:
                 self.stats.invocations += 1
             failed_from = self._failed_from(current, result)
-            if windowed and lane is not None and result.ok and failed_from != 0:
+            if windowed and result.ok and failed_from != 0:
                 self._keep_state(current[0].shard_id, lane, result)
             if failed_from is None:
                 with self._stats_lock:
@@ -495,7 +500,7 @@ class EventSourceMapping:
         """Index of the first record to retry, or None when the batch succeeded."""
         if not result.ok:
             return 0
-        if self.settings.tumbling_window > 0 and not (isinstance(result.payload, dict) and "state" in result.payload):
+        if self.settings.tumbling_window > 0 and not _has_state(result):
             return 0  # "If the response does not contain a state property, Lambda considers this a failed invocation"
         if not self.settings.report_item_failures or not isinstance(result.payload, dict):
             return None
@@ -558,7 +563,7 @@ class EventSourceMapping:
             result = self.pool.invoke(event)
             with self._stats_lock:
                 self.stats.invocations += 1
-            if result.ok and isinstance(result.payload, dict) and "state" in result.payload:
+            if result.ok and _has_state(result):
                 with self._stats_lock:
                     if final:
                         self.stats.windows_closed += 1

@@ -104,15 +104,15 @@ def test_a_redriven_batch_of_the_aggregates_consumer_is_counted_when_it_comes_ba
     claims.claim([Counted("e3", "t", f"{shard}:50")])
     release = AggregateClaimRelease(client, claims_table, "weir-aggregate")
     arn = "arn:aws:lambda:us-east-1:123456789012:function:weir-aggregate"
-    item = failure_item(arn, shard, 100, 102)
-    assert release.is_ours(item)
-    assert not release.is_ours(failure_item(arn.replace("aggregate", "process"), shard, 100, 102))
+    batch = release.batch_of(failure_item(arn, shard, 100, 102))
+    assert batch is not None
+    assert release.batch_of(failure_item(arn.replace("aggregate", "process"), shard, 100, 102)) is None
     records = [envelope_record("e1"), envelope_record("e2"), envelope_record("e3")]
-    assert release.release(item, records) == 2
+    assert release.release(batch, records) == 2
     copies = [
         Counted("e1", "t", f"{shard}:900"),
         Counted("e2", "t", f"{shard}:901"),
         Counted("e3", "t", f"{shard}:902"),
     ]
     assert claims.claim(copies) == {f"{shard}:900", f"{shard}:901"}
-    assert release.release(item, records) == 0  # a second run of the same item releases nothing counted since
+    assert release.release(batch, records) == 0  # a second run of the same item releases nothing counted since

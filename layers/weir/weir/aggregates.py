@@ -22,7 +22,7 @@ A record that is not an envelope is counted as ``(poison)`` and never fails the 
 
 from __future__ import annotations
 
-import json
+import base64
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +35,6 @@ from pydantic import ValidationError
 from weir.models import Event
 
 POISON_TYPE = "(poison)"
-MAX_STATE_BYTES = 1024 * 1024  # "Your state can be a maximum of 1 MB per shard" (Lambda developer guide)
 CLAIM_THREADS = 16
 
 
@@ -120,8 +119,6 @@ class AggregatesService:
 
 
 def _read(record: Mapping[str, Any]) -> Counted:
-    import base64
-
     kinesis = record.get("kinesis", {})
     owner = str(record.get("eventID") or f"{kinesis.get('sequenceNumber')}")
     try:
@@ -196,10 +193,6 @@ class DynamoDBAggregates:
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise  # the whole commit is retried; the types already added are skipped then
-
-
-def state_bytes(state: Any) -> int:
-    return len(json.dumps(state, separators=(",", ":")).encode())
 
 
 def totals(items: Iterable[Mapping[str, Any]]) -> dict[str, int]:

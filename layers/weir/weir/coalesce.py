@@ -190,21 +190,15 @@ class CoalescingDynamoDB:
 
     def _submit(self, write: _Write) -> dict[str, Any]:
         with self._lock:
+            # One writer (a single hot key, ConsumerKeyConcurrency=1): a batch of one statement would
+            # only add a call when its condition fails. Two writes to one item never share a batch.
             alone = self._parties == 1 and not self._pending
-        if alone:
-            # One writer (a single hot key, ConsumerKeyConcurrency=1): a batch of one statement
-            # would only add a call when its condition fails; the write goes as itself.
-            self._count("direct")
-            return self._single(write)
-        with self._lock:
-            if any(other.ident == write.ident for other in self._pending):
-                clash = True  # two writes to one item never share a batch
-                batch = None
-            else:
-                clash = False
+            direct = alone or any(other.ident == write.ident for other in self._pending)
+            batch = None
+            if not direct:
                 self._pending.append(write)
                 batch = self._take_if_full()
-        if clash:
+        if direct:
             self._count("direct")
             return self._single(write)
         if batch:

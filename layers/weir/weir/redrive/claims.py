@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from weir.failures import MalformedFailureRecord, parse_failure_record
+from weir.failures import BatchInfo, MalformedFailureRecord, parse_failure_record
 from weir.producer import Record
 from weir.redrive.sources import Item
 
@@ -28,21 +28,19 @@ class AggregateClaimRelease:
         self._table = claims_table
         self._function = function_name
 
-    def is_ours(self, item: Item) -> bool:
-        """The item is a failure record of the aggregates consumer (not of the first consumer)."""
+    def batch_of(self, item: Item) -> BatchInfo | None:
+        """The failed batch, if the item is a failure record of the aggregates consumer (None for the
+        first consumer's, and for anything else)."""
         if item.source not in FAILURE_SOURCES:
-            return False
+            return None
         try:
             failure = parse_failure_record(item.body)
         except MalformedFailureRecord:
-            return False
-        return _function_name(failure.function_arn) == self._function
+            return None
+        return failure.batch if _function_name(failure.function_arn) == self._function else None
 
-    def release(self, item: Item, records: list[Record]) -> int:
-        """Release the claims of ``records`` still held by the failed batch; how many were released."""
-        if not self.is_ours(item):
-            return 0
-        batch = parse_failure_record(item.body).batch
+    def release(self, batch: BatchInfo, records: list[Record]) -> int:
+        """Release the claims of ``records`` still held by the failed ``batch``; how many were released."""
         released = 0
         for record in records:
             event_id = _event_id(record)

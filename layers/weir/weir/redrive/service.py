@@ -151,10 +151,11 @@ class RedriveService:
         if not self.limiter.wait_for(len(records), deadline):
             return False
         counts["items"] += 1
-        if self.claims is not None and self.claims.is_ours(item):
+        batch = self.claims.batch_of(item) if self.claims is not None else None
+        if batch is not None and self.claims is not None:
             # The second consumer's failed batch: its claims first, or its copies would not be counted.
             counts["aggregate_items"] += 1
-            counts["aggregate_claims_released"] += self.claims.release(item, records)
+            counts["aggregate_claims_released"] += self.claims.release(batch, records)
         result = self.producer.put(records, deadline)
         for identity, outcome in zip(identities, result.outcomes, strict=True):
             if outcome.ok:
