@@ -73,14 +73,23 @@ class FakeKinesis:
 class FakeSqs:
     """SendMessageBatch with per-entry failures, like SQS; successes are kept."""
 
-    def __init__(self, fail: Callable[[int, str], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        fail: Callable[[int, str], str | None] | None = None,
+        clock: FakeClock | None = None,
+        call_seconds: float = 0.0,
+    ) -> None:
         self.fail = fail
+        self.clock = clock
+        self.call_seconds = call_seconds
         self.calls = 0
         self.messages: list[str] = []
 
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         assert 1 <= len(Entries) <= 10
         self.calls += 1
+        if self.clock is not None:
+            self.clock.now += self.call_seconds
         successful, failed = [], []
         for entry in Entries:
             code = self.fail(self.calls - 1, entry["MessageBody"]) if self.fail else None

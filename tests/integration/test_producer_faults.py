@@ -13,7 +13,8 @@ from weir import aws
 from weir.aws import ClientSettings
 from weir.backoff import Backoff
 from weir.deadline import Deadline
-from weir.producer import DEADLINE_EXCEEDED, Producer, ProducerSettings, Record
+from weir.producer import Producer, ProducerSettings, Record
+from weir.resubmit import DEADLINE_EXCEEDED
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,6 @@ from tests.fakes import FakeClock, FakeKinesis, client_error
 from weir.backoff import Backoff
 from weir.deadline import Deadline
 from weir.producer import (
-    DEADLINE_EXCEEDED,
     PREDECESSOR_FAILED,
     KinesisLimits,
     Ordering,
@@ -25,6 +24,7 @@ from weir.producer import (
     RecordRejected,
     plan_requests,
 )
+from weir.resubmit import DEADLINE_EXCEEDED
 
 PTE = "ProvisionedThroughputExceededException"
 

@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 from tests.fakes import FakeClock, ShardedKinesis
 from weir.backoff import Backoff
 from weir.deadline import Deadline
-from weir.producer import DEADLINE_EXCEEDED, Producer, ProducerSettings, Record
+from weir.producer import Producer, ProducerSettings, Record
+from weir.resubmit import DEADLINE_EXCEEDED
 from weir.shard_rate import RateSettings, ShardRates
 
 CAPACITY = 1000.0

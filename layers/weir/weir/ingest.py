@@ -219,7 +219,7 @@ class IngestService:
         results: list[dict[str, Any]] = []
         not_taken: list[str] = []
         spilled = dict(zip(failed, spill.spilled, strict=True))
-        spill_errors = {failed[j]: message for j, message in spill.errors.items()}
+        spill_errors = {failed[j]: outcome.error() for j, outcome in enumerate(spill.outcomes)}
         for i, event in enumerate(events):
             outcome = put.outcomes[i]
             if outcome.ok:
@@ -239,7 +239,7 @@ class IngestService:
                     {
                         "event_id": event.event_id,
                         "status": "not_taken",
-                        "error": f"stream: {outcome.error_code}; overflow queue: {spill_errors.get(i, 'unknown')}",
+                        "error": f"stream: {outcome.error_code}; overflow queue: {spill_errors[i]}",
                     }
                 )
         accepted = len(events) - len(not_taken)

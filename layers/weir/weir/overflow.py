@@ -3,7 +3,7 @@
 An event the ingest API has answered 202 for must never be lost. When the stream does not take
 it before the deadline, the event goes to this SQS queue, from which the redrive function puts
 it back on the stream. SendMessageBatch reports failures per entry inside a 200 response, like
-PutRecords: only the failed entries are sent again.
+PutRecords: only the failed entries are sent again, in the producer's rounds (weir.resubmit).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from weir.backoff import Backoff
 from weir.deadline import Deadline
 from weir.errors import ErrorKind, classify, classify_code, error_code
+from weir.resubmit import EntryOutcome, Retries, Round, resubmit
 from weir.texts import iso_millis
 
 OVERFLOW_KIND = "weir.overflow"
@@ -57,9 +58,14 @@ class OverflowItem:
 
 @dataclass
 class SpillResult:
-    spilled: list[bool]
-    errors: dict[int, str]
+    """One outcome per item: ``ok`` when it is in the queue, else the last error."""
+
+    outcomes: list[EntryOutcome]
     calls: int = 0
+
+    @property
+    def spilled(self) -> list[bool]:
+        return [outcome.ok for outcome in self.outcomes]
 
 
 class OverflowSpiller:
@@ -79,8 +85,7 @@ class OverflowSpiller:
         self._client = client
         self._queue_url = queue_url
         self._call_seconds = call_seconds
-        self._max_attempts = max_attempts
-        self._backoff = backoff or Backoff()
+        self._retries = Retries(max_attempts, backoff or Backoff())
         self._max_message_bytes = max_message_bytes
         self._sleep = sleep
         self._now = now
@@ -89,30 +94,31 @@ class OverflowSpiller:
         """Send every item; the result says, per item, whether it is now in the queue."""
         now = self._now()
         bodies = [item.body(now) for item in items]
-        result = SpillResult(spilled=[False] * len(items), errors={})
-        pending = []
+        result = SpillResult([EntryOutcome() for _ in items])
+        done = [False] * len(items)
         for i, body in enumerate(bodies):
             if len(body.encode("utf-8")) > self._max_message_bytes:
-                result.errors[i] = f"message is larger than the queue's {self._max_message_bytes} bytes"
-            else:
-                pending.append(i)
-        attempts = 0
-        while pending and attempts < self._max_attempts and deadline.allows(self._call_seconds):
-            if attempts:
-                room = deadline.remaining() - self._call_seconds
-                if room <= 0:
-                    break
-                self._sleep(min(self._backoff.delay(attempts - 1), room))
-            attempts += 1
+                result.outcomes[i].error_code = "MessageTooLong"
+                result.outcomes[i].error_message = f"message is larger than the queue's {self._max_message_bytes} bytes"
+                done[i] = True
+
+        def send_round(pending: list[int]) -> Round:
             retry: list[int] = []
             for batch in self._batches(pending, bodies):
                 if not deadline.allows(self._call_seconds):
-                    retry.extend(batch)
-                    continue
-                retry.extend(self._send(batch, bodies, result))
-            pending = retry
-        for i in pending:
-            result.errors.setdefault(i, "deadline or attempts exhausted")
+                    break  # left undecided: the next round's deadline check fails them
+                retry.extend(self._send(batch, bodies, result, done))
+            return Round(retry)
+
+        resubmit(
+            result.outcomes,
+            done,
+            send_round,
+            deadline,
+            retries=self._retries,
+            call_seconds=self._call_seconds,
+            sleep=self._sleep,
+        )
         return result
 
     def _batches(self, pending: list[int], bodies: list[str]) -> list[list[int]]:
@@ -130,31 +136,46 @@ class OverflowSpiller:
             batches.append(current)
         return batches
 
-    def _send(self, batch: list[int], bodies: list[str], result: SpillResult) -> list[int]:
+    def _send(self, batch: list[int], bodies: list[str], result: SpillResult, done: list[bool]) -> list[int]:
+        """One SendMessageBatch: record each entry's verdict; return the transient failures."""
         result.calls += 1
+        outcomes = result.outcomes
+        for i in batch:
+            outcomes[i].attempts += 1
         try:
             response = self._client.send_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[{"Id": str(i), "MessageBody": bodies[i]} for i in batch],
             )
         except (ClientError, BotoCoreError) as exc:  # classified: transient ones are retried
+            transient = classify(exc) is ErrorKind.TRANSIENT
             for i in batch:
-                result.errors[i] = f"{error_code(exc)}: {exc}"
-            return batch if classify(exc) is ErrorKind.TRANSIENT else []
+                outcomes[i].error_code = error_code(exc)
+                outcomes[i].error_message = str(exc)
+                done[i] = not transient
+            return batch if transient else []
+        answered: set[int] = set()
         for entry in response.get("Successful", []):
             i = int(entry["Id"])
-            result.spilled[i] = True
-            result.errors.pop(i, None)
+            answered.add(i)
+            outcomes[i].ok = True
+            outcomes[i].error_code = outcomes[i].error_message = None
+            done[i] = True
         retry = []
         for entry in response.get("Failed", []):
             i = int(entry["Id"])
+            answered.add(i)
             code = str(entry.get("Code", ""))
-            result.errors[i] = f"{code}: {entry.get('Message', '')}"
+            outcomes[i].error_code = code
+            outcomes[i].error_message = str(entry.get("Message", ""))
             if not entry.get("SenderFault") or classify_code(code) is ErrorKind.TRANSIENT:
                 retry.append(i)
+            else:
+                done[i] = True
         # An entry in neither list is unaccounted for: retry it rather than assume it landed.
-        answered = {int(e["Id"]) for e in response.get("Successful", [])} | {
-            int(e["Id"]) for e in response.get("Failed", [])
-        }
-        retry.extend(i for i in batch if i not in answered)
+        for i in batch:
+            if i not in answered:
+                outcomes[i].error_code = "MalformedResponse"
+                outcomes[i].error_message = "the entry is in neither Successful nor Failed"
+                retry.append(i)
         return retry

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -29,12 +29,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from weir.backoff import Backoff
 from weir.deadline import Deadline
 from weir.errors import ErrorKind, classify, classify_code, error_code
+from weir.resubmit import EntryOutcome, Retries, Round, resubmit
 from weir.shard_rate import RateSettings, ShardRates
 from weir.shards import ShardMap, hash_key, list_shards
 
 MIB = 1024 * 1024
 
-DEADLINE_EXCEEDED = "DeadlineExceeded"
 PREDECESSOR_FAILED = "OrderedPredecessorFailed"
 THROTTLED = "ProvisionedThroughputExceededException"
 # A stale shard map (a split or merge, or a shard a put named that the map lacks) is listed again at
@@ -126,15 +126,11 @@ class Ordering(Enum):
 
 
 @dataclass
-class RecordOutcome:
+class RecordOutcome(EntryOutcome):
     """What happened to one record. ``ok`` with shard and sequence number, or the final error."""
 
-    ok: bool = False
     shard_id: str | None = None
     sequence_number: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    attempts: int = 0
 
 
 @dataclass
@@ -180,8 +176,7 @@ class ProducerSettings:
     rates: RateSettings | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_attempts <= 50:
-            raise ValueError(f"max_attempts must be in [1, 50], got {self.max_attempts}")
+        Retries(self.max_attempts, self.backoff)  # refuses a bound out of range
 
 
 class Producer:
@@ -210,6 +205,7 @@ class Producer:
         self.settings = settings or ProducerSettings()
         self._sleep = sleep
         self._clock = clock
+        self._retries = Retries(self.settings.max_attempts, self.settings.backoff)
         self._rates = ShardRates(self.settings.rates, clock) if self.settings.rates is not None else None
         self._map_lock = threading.Lock()
         self._shard_map: ShardMap | None = None
@@ -236,47 +232,40 @@ class Producer:
         done = [False] * len(records)
         shards = self._shards_of(records, deadline)
         costs = [self._rates.settings.cost(r.size) for r in records] if shards is not None and self._rates else []
-        retry = 0
-        while True:
-            pending = [i for i, finished in enumerate(done) if not finished]
-            if not pending:
-                break
-            if not deadline.allows(self._call_seconds):
-                self._fail_for_deadline(pending, outcomes, done)
-                break
+
+        def select(pending: list[int]) -> list[int] | None:
             batch = self._select(pending, records)
-            if shards is not None:
-                paced = self._paced(batch, costs, shards, deadline, stats)
-                if paced is None:  # the deadline leaves no time to wait for the shards' tokens
-                    self._fail_for_deadline(pending, outcomes, done)
-                    break
-                batch = paced
-            stats.rounds += 1
+            if shards is None:
+                return batch
+            return self._paced(batch, costs, shards, deadline, stats)  # None: no time to wait for tokens
+
+        def send_round(batch: list[int]) -> Round:
             whole_call_errors = stats.whole_call_errors
-            to_retry = self._send_round(batch, records, outcomes, done, stats, deadline, shards)
-            for i in to_retry:
-                if outcomes[i].attempts >= self.settings.max_attempts:
-                    done[i] = True
-                    outcomes[
-                        i
-                    ].error_message = (
-                        f"gave up after {outcomes[i].attempts} attempts; last error: {outcomes[i].error_message}"
-                    )
-            if self.settings.ordering is Ordering.PER_KEY:
-                self._fail_successors_of_failures(records, outcomes, done)
-            # Something failed transiently: wait before the next round. With shard rates, a throttle
-            # has already slowed its shard and the token wait paces the resubmission; other errors
-            # back off. When no call could follow the wait inside the deadline, the loop's deadline
-            # check ends it.
-            waiting = [i for i in to_retry if not done[i]]
-            # (per-entry throttles only: a whole call refused told the rates nothing, so it backs off)
-            throttles_only = (
+            retry = self._send_round(batch, records, outcomes, done, stats, deadline, shards)
+            # With shard rates, a per-entry throttle has already slowed its shard and the token
+            # wait paces the resubmission; a whole call refused told the rates nothing and backs off.
+            paced = (
                 shards is not None
                 and stats.whole_call_errors == whole_call_errors
-                and all(outcomes[i].error_code == THROTTLED for i in waiting)
+                and all(outcomes[i].error_code == THROTTLED for i in retry)
             )
-            if waiting and not throttles_only and self._back_off(retry, deadline):
-                retry += 1
+            return Round(retry, paced)
+
+        def after_round() -> None:
+            if self.settings.ordering is Ordering.PER_KEY:
+                self._fail_successors_of_failures(records, outcomes, done)
+
+        stats.rounds = resubmit(
+            outcomes,
+            done,
+            send_round,
+            deadline,
+            retries=self._retries,
+            call_seconds=self._call_seconds,
+            sleep=self._sleep,
+            select=select,
+            after_round=after_round,
+        )
         stats.elapsed = self._clock() - started
         return PutResult(outcomes, stats)
 
@@ -487,22 +476,6 @@ class Producer:
         return retry
 
     # --- between rounds ----------------------------------------------------------------
-
-    def _back_off(self, retry: int, deadline: Deadline) -> bool:
-        """Sleep a full-jitter delay; False when no call could follow it inside the deadline."""
-        room = deadline.remaining() - self._call_seconds
-        if room <= 0:
-            return False
-        self._sleep(min(self.settings.backoff.delay(retry), room))
-        return True
-
-    @staticmethod
-    def _fail_for_deadline(pending: Iterable[int], outcomes: list[RecordOutcome], done: list[bool]) -> None:
-        for i in pending:
-            last = outcomes[i].error_code
-            outcomes[i].error_message = f"deadline reached; last error: {last or 'none'}: {outcomes[i].error_message}"
-            outcomes[i].error_code = DEADLINE_EXCEEDED
-            done[i] = True
 
     @staticmethod
     def _fail_successors_of_failures(
