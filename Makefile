@@ -96,7 +96,7 @@ pytest: setup ## Run the test suite only (PYTEST_ARGS="-k producer" to narrow it
 .PHONY: check
 check: setup ## The fast loop while developing (40 s on 2 cores): ruff, then the unit and template tests on every core (no sam build, no local endpoint)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -x -n auto tests/unit tests/template -m "not build and not integration and not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -x -n auto tests/unit tests/template -m "not build and not integration and not e2e and not fork" $(PYTEST_ARGS)
 
 .PHONY: test
 test: lint check-template checkov pytest ## Every check: lint, types, template checks, checkov and all tests

@@ -33,3 +33,18 @@ def _fresh_clients() -> Iterator[None]:
     aws.reset_clients()
     yield
     aws.reset_clients()
+
+
+@pytest.fixture
+def any_payload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the core that need a payload of their own (non-ASCII, megabytes) whatever the
+    domain's ``Payload`` is: the core validates payloads with ``weir.domain.Payload``, looked up when
+    an event is validated, so this puts in one that takes any JSON object, as Weir's own does."""
+    from pydantic import BaseModel, ConfigDict
+
+    from weir import domain
+
+    class AnyPayload(BaseModel):
+        model_config = ConfigDict(extra="allow", frozen=True)
+
+    monkeypatch.setattr(domain, "Payload", AnyPayload)

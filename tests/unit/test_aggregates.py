@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from weir import domain
 from weir.aggregates import POISON_TYPE, AggregatesService, Counted, Window
 
 WINDOW = {"start": "2026-12-02T10:00:00Z", "end": "2026-12-02T10:01:00Z"}
@@ -64,7 +65,12 @@ class FakeStore:
 def record(
     event_id: str, type_: str = "order.placed", seq: int = 1, shard: str = "shardId-000000000000"
 ) -> dict[str, Any]:
-    envelope = {"event_id": event_id, "type": type_, "occurred_at": "2026-12-02T10:00:00Z", "payload": {}}
+    envelope = {
+        "event_id": event_id,
+        "type": type_,
+        "occurred_at": "2026-12-02T10:00:00Z",
+        "payload": domain.example_payload(1),
+    }
     return {
         "kinesis": {"data": base64.b64encode(json.dumps(envelope).encode()).decode(), "sequenceNumber": str(seq)},
         "eventID": f"{shard}:{seq}",

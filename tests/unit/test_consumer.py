@@ -1,10 +1,14 @@
-"""The process handler with real Kinesis events, against moto's DynamoDB and SQS (tables from template.yaml)."""
+"""The process handler with real Kinesis events, against moto's DynamoDB and SQS (tables from template.yaml).
+
+The sink is whatever ``weir.domain.make_sink`` makes, watched by a :class:`SinkSpy`: these tests hold
+for any domain a fork puts in place (tests/unit/test_fork_guide.py runs them with the guide's).
+Weir's own sink is tested in tests/unit/test_sinks.py."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -17,13 +21,56 @@ import functions.process.app as process_app
 from tests.factories import envelope, envelope_bytes, kinesis_event, load_event
 from tests.fakes import FakeLambdaContext
 from tests.stack import create_consumer_resources
+from weir.sinks import EventSink
 
 EVENTS = "weir-test-events"
 IDEMPOTENCY = "weir-test-idempotency"
 
 
+class SinkSpy:
+    """The domain's sink, watched: each ``store`` call and what it answered. ``fail`` (event -> an
+    exception or None) makes a call raise before it reaches the sink, as a throttled sink would."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.answers: list[tuple[str, bool]] = []
+        self.fail: Callable[[dict[str, Any]], Exception | None] | None = None
+
+    def wrap(self, sink: EventSink) -> EventSink:
+        spy = self
+
+        class Watched:
+            def store(self, event: dict[str, Any]) -> bool:
+                spy.calls.append(event["event_id"])
+                if spy.fail is not None and (error := spy.fail(event)) is not None:
+                    raise error
+                answer = sink.store(event)
+                spy.answers.append((event["event_id"], answer))
+                return answer
+
+        return Watched()
+
+    def stored(self) -> list[str]:
+        """The event ids the sink stored (answered True for), in order."""
+        return [event_id for event_id, answer in self.answers if answer]
+
+
+def throttling(event: dict[str, Any]) -> Exception:
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def sink(monkeypatch: pytest.MonkeyPatch) -> SinkSpy:
+    from weir import domain
+
+    spy = SinkSpy()
+    make_sink = domain.make_sink
+    monkeypatch.setattr(domain, "make_sink", lambda dynamodb, environ: spy.wrap(make_sink(dynamodb, environ)))
+    return spy
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, sink: SinkSpy) -> Iterator[dict[str, Any]]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         sqs = boto3.client("sqs")
@@ -31,7 +78,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         process_app.service.cache_clear()
-        yield {"dynamodb": dynamodb, "sqs": sqs, "quarantine": environment["QUARANTINE_QUEUE_URL"]}
+        yield {"dynamodb": dynamodb, "sqs": sqs, "quarantine": environment["QUARANTINE_QUEUE_URL"], "sink": sink}
         process_app.service.cache_clear()
 
 
@@ -39,9 +86,10 @@ def invoke(event: dict[str, Any]) -> dict[str, Any]:
     return dict(process_app.lambda_handler(event, FakeLambdaContext(timeout_seconds=60)))
 
 
-def stored(aws: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    items = aws["dynamodb"].scan(TableName=EVENTS)["Items"]
-    return {item["event_id"]["S"]: item for item in items}
+def stored(aws: dict[str, Any]) -> list[str]:
+    """The event ids the domain's sink stored, in order (each appears once per store that took it)."""
+    spy: SinkSpy = aws["sink"]
+    return spy.stored()
 
 
 def quarantined(aws: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,10 +106,7 @@ def test_a_batch_of_valid_events_is_stored_with_no_failures(aws: dict[str, Any])
         [(envelope_bytes(event_id=f"e-{i}", partition_key=f"k{i % 3}"), f"k{i % 3}") for i in range(10)]
     )
     assert invoke(event) == {"batchItemFailures": []}
-    items = stored(aws)
-    assert sorted(items) == sorted(f"e-{i}" for i in range(10))
-    assert items["e-4"]["payload"]["M"]["n"] == {"N": "1"}  # weir.domain.example_payload(1), kept as sent
-    assert "stored_at" in items["e-4"]
+    assert sorted(stored(aws)) == sorted(f"e-{i}" for i in range(10))  # each once
 
 
 def test_the_canonical_generated_event_is_poison_and_is_quarantined(aws: dict[str, Any]) -> None:
@@ -97,20 +142,19 @@ def test_a_poison_record_in_the_middle_is_quarantined_and_the_rest_stored(aws: d
 def test_the_same_batch_delivered_twice_writes_each_event_once(aws: dict[str, Any]) -> None:
     event = kinesis_event([(envelope_bytes(event_id=f"d-{i}"), "k") for i in range(5)])
     invoke(event)
-    first = stored(aws)
+    calls = list(aws["sink"].calls)
+    assert sorted(stored(aws)) == [f"d-{i}" for i in range(5)]
     assert invoke(event) == {"batchItemFailures": []}
-    second = stored(aws)
-    assert sorted(second) == sorted(first)
-    assert all(second[k]["stored_at"] == first[k]["stored_at"] for k in first)  # not rewritten
+    assert aws["sink"].calls == calls  # idempotency answered the second delivery: the sink was not called
 
 
 def test_an_event_already_stored_but_unknown_to_idempotency_is_not_rewritten(aws: dict[str, Any]) -> None:
     # the idempotency record expired (TTL) but the event is in the table: the conditional write keeps it
     invoke(kinesis_event([(envelope_bytes(event_id="old"), "k")]))
-    before = stored(aws)["old"]["stored_at"]
     aws["dynamodb"].delete_item(TableName=IDEMPOTENCY, Key={"id": {"S": next(iter(_idempotency_ids(aws)))}})
     assert invoke(kinesis_event([(envelope_bytes(event_id="old"), "k")])) == {"batchItemFailures": []}
-    assert stored(aws)["old"]["stored_at"] == before
+    # the sink was called again and kept the first copy (EventSink's contract: False, already there)
+    assert aws["sink"].answers == [("old", True), ("old", False)]
 
 
 def _idempotency_ids(aws: dict[str, Any]) -> list[str]:
@@ -168,8 +212,9 @@ def test_when_every_record_fails_the_batch_raises_so_the_mapping_bisects_it(
 ) -> None:
     # The documented choice: Powertools raises BatchProcessingError; with BisectBatchOnFunctionError
     # Lambda splits the batch and retries the halves without using up MaximumRetryAttempts.
-    monkeypatch.setenv("EVENTS_TABLE_NAME", "no-such-table")
-    process_app.service.cache_clear()
+    aws["sink"].fail = lambda event: ClientError(
+        {"Error": {"Code": "ResourceNotFoundException", "Message": "no such table"}}, "PutItem"
+    )
     with pytest.raises(BatchProcessingError, match="All records failed"):
         invoke(kinesis_event([(envelope_bytes(event_id=f"x-{i}"), "k") for i in range(3)]))
 
@@ -181,7 +226,6 @@ def test_a_failed_record_is_logged_with_its_event_id_as_correlation_id(
     import logging
 
     from weir.observability import logger
-    from weir.sinks import DynamoDBEventSink
 
     # The function's own JSON formatter, writing to a buffer as well as to stdout.
     buffer = io.StringIO()
@@ -190,14 +234,7 @@ def test_a_failed_record_is_logged_with_its_event_id_as_correlation_id(
     underlying = logging.getLogger(logger.name)
     underlying.addHandler(handler)
 
-    original = DynamoDBEventSink.store
-
-    def store(self: DynamoDBEventSink, event: dict[str, Any]) -> bool:
-        if event["event_id"] == "unlucky":
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
-        return original(self, event)
-
-    monkeypatch.setattr(DynamoDBEventSink, "store", store)
+    aws["sink"].fail = lambda event: throttling(event) if event["event_id"] == "unlucky" else None
     records = [("fine", "a"), ("unlucky", "b")]
     event = kinesis_event([(envelope_bytes(event_id=e, partition_key=k), k) for e, k in records])
     try:
@@ -238,20 +275,13 @@ def test_a_sink_that_keeps_throttling_opens_the_breaker_and_later_batches_are_he
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from weir.breaker import State
-    from weir.sinks import DynamoDBEventSink
 
     monkeypatch.setenv("BREAKER_FAILURE_THRESHOLD", "3")
     monkeypatch.setenv("BREAKER_OPEN_SECONDS", "0")
     monkeypatch.setenv("BREAKER_PROBE_INTERVAL_SECONDS", "0.2")
     process_app.service.cache_clear()
-    original = DynamoDBEventSink.store
-    calls: list[str] = []
-
-    def throttled(self: DynamoDBEventSink, event: dict[str, Any]) -> bool:
-        calls.append(event["event_id"])
-        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem")
-
-    monkeypatch.setattr(DynamoDBEventSink, "store", throttled)
+    calls = aws["sink"].calls
+    aws["sink"].fail = throttling
     first = kinesis_event([(envelope_bytes(event_id=f"a-{i}", partition_key=f"k{i}"), f"k{i}") for i in range(3)])
     with pytest.raises(BatchProcessingError):
         invoke(first)  # three transient sink failures: the threshold
@@ -272,7 +302,7 @@ def test_a_sink_that_keeps_throttling_opens_the_breaker_and_later_batches_are_he
 
     # The sink answers again: the probe half-opens the breaker, the batch is stored, the breaker closes.
     breaker.probe = lambda: True
-    monkeypatch.setattr(DynamoDBEventSink, "store", original)
+    aws["sink"].fail = None
     assert failures(invoke(second)) == []
     assert {"b-0", "b-1", "b-2"} <= set(stored(aws))
     assert breaker.status(fresh=True).state is State.CLOSED

@@ -98,3 +98,72 @@ def test_the_samples_and_the_api_document_follow_the_forks_payload(findings: dic
     fit the new payload, and make openapi would write its schema."""
     assert findings["samples_fit"] is True
     assert findings["openapi_payload_fields"] == ["amount_cents", "currency", "order_id"]
+
+
+def recipe(target: str, **variables: str) -> list[str]:
+    """The commands of a Makefile target, with the variables given substituted (any other is an error:
+    the test must run what `make <target>` runs)."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    commands = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        command = line[1:]
+        for name, value in variables.items():
+            command = command.replace(f"$({name})", value)
+        assert "$(" not in command, f"make {target}: {command!r} uses a variable this test does not set"
+        commands.append(command)
+    assert commands, f"make {target} has no commands"
+    return commands
+
+
+def repository_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    return [name for name in listed.stdout.decode().split("\0") if name and (ROOT / name).is_file()]
+
+
+@pytest.mark.fork
+def test_the_whole_guide_on_a_copy_leaves_make_checks_tests_green(tmp_path: Path) -> None:
+    """Step 1 (the example domain.py), step 3 (`make openapi`) and step 4's fast half (`make check`,
+    which leaves this test out, so the copy does not copy itself) on a copy of the repository, with
+    this virtual environment: every unit and template test passes with the fork's payload and sink."""
+    fork = tmp_path / "fork"
+    for name in repository_files():
+        target = fork / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    (fork / "layers" / "weir" / "weir" / "domain.py").write_text(example_domain())
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "PYTEST_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(fork / "layers" / "weir"), str(fork)])
+    bin_dir = str(Path(sys.executable).parent)
+
+    def run(command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", command],
+            cwd=fork,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    which = run(f'{bin_dir}/python -c "import weir.domain; print(weir.domain.__file__)"', 60)
+    assert which.stdout.strip() == str(fork / "layers" / "weir" / "weir" / "domain.py"), which.stderr
+
+    for command in recipe("openapi", BIN=bin_dir):
+        done = run(command, 120)
+        assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+    assert (fork / "docs" / "openapi.yaml").read_text() != (ROOT / "docs" / "openapi.yaml").read_text()
+    assert "amount_cents" in (fork / "docs" / "openapi.yaml").read_text()
+
+    for command in recipe("check", BIN=bin_dir, PYTEST_ARGS="-p no:cacheprovider"):
+        done = run(command, 600)
+        assert done.returncode == 0, f"{command}\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
+    assert re.search(r"\b[1-9]\d* passed", done.stdout), done.stdout[-2000:]

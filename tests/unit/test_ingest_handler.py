@@ -142,6 +142,7 @@ def test_an_oversize_body_is_a_413_and_nothing_is_written(aws: dict[str, Any]) -
     assert stream_ids(aws) == []
 
 
+@pytest.mark.usefixtures("any_payload")
 def test_an_event_too_large_for_one_record_is_a_413(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     # a body limit above the record limit: the record limit (less the overflow envelope) decides
     monkeypatch.setenv("MAX_REQUEST_BYTES", str(3 * 1024 * 1024))

@@ -76,6 +76,7 @@ def test_partition_key_defaults_to_the_event_id() -> None:
     assert event.key == "e-1"
 
 
+@pytest.mark.usefixtures("any_payload")
 def test_record_data_is_the_envelope_as_compact_json() -> None:
     event = Event.model_validate(envelope(event_id="e-1", payload={"name": "Zoë"}))
     data = event.to_record_data()
