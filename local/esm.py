@@ -33,6 +33,15 @@ retried until it succeeds, when a record of a later window is next or, with none
 has been over for :data:`WINDOW_CLOSE_WAIT_SECONDS` (AWS: "up to 2 minutes"). A state over 1 MB is
 handed over once with ``isWindowTerminatedEarly`` and the window goes on with a fresh state.
 
+Resharding: the mapping lists the stream's shards every :data:`SHARD_DISCOVERY_SECONDS` and reads a
+child shard (from its first record) only once its parents are finished: read to their end (a
+GetRecords answer without ``NextShardIterator``), every record processed, and the open tumbling
+window closed ("When a shard ends, Lambda considers the current window to be closed, and any child
+shards will start their own window in a fresh state"). So a partition key's records reach the
+function in the order they were written across a split or a merge, as the Kinesis Client Library
+orders them. With ``LATEST``, the shards open at the start are read from then on and closed ones
+not at all.
+
 tests/e2e/test_esm_aws_recorded.py holds these against responses recorded against AWS.
 An error of the emulator itself never drops a batch: the lane keeps it and tries again, and a
 destination that cannot be written is retried until it can (both counted in :class:`MappingStats`).
@@ -77,6 +86,8 @@ DISABLE_DELAY_SECONDS = 60.0
 # AWS's behaviour; a short one keeps local runs and tests short.
 WINDOW_CLOSE_WAIT_SECONDS = 5.0
 MAX_WINDOW_STATE_BYTES = 1024 * 1024  # "a maximum of 1 MB per shard"
+# How often a mapping lists the stream's shards to find the children of a split or a merge.
+SHARD_DISCOVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,8 @@ class _Lane:
         # invocation that succeeded.
         self.window_start: float | None = None
         self.window_state: Any = {}
+        # Its shard is closed and read to its end: once the buffer is empty, the lane is done.
+        self.shard_ended = False
 
     def full(self) -> bool:
         return len(self.buffer) >= self.max_records or self.buffered_bytes >= LANE_BUFFER_BYTES
@@ -219,6 +232,12 @@ class EventSourceMapping:
         self.last_modified = time.time()
         self._threads: list[threading.Thread] = []
         self.lanes: dict[str, list[_Lane]] = {}
+        # Shard lineage: each shard the mapping knows and its parents; the shards it has read to
+        # their end (closed shards, all read); the shards it has finished (ended and processed).
+        self._parents: dict[str, list[str]] = {}
+        self._ended: set[str] = set()
+        self._finished: set[str] = set()
+        self._shards_lock = threading.Lock()
         self.function_logical_id = ""  # set by the runtime
         # Standard consumers reading the stream, this one included (set by the runtime): while records
         # flow, each polls a shard every BUSY_POLL_SECONDS x this, so that together they stay within
@@ -228,20 +247,80 @@ class EventSourceMapping:
     # --- lifecycle --------------------------------------------------------------------
 
     def _shards(self) -> list[dict[str, Any]]:
-        return list(self.kinesis.list_shards(StreamName=self.settings.stream_name)["Shards"])
+        shards: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"StreamName": self.settings.stream_name}
+        while True:
+            page = self.kinesis.list_shards(**kwargs)
+            shards.extend(page["Shards"])
+            if not page.get("NextToken"):
+                return shards
+            kwargs = {"NextToken": page["NextToken"]}
 
     def concurrency_wanted(self) -> int:
-        """Batches this mapping can have in flight at once: shards x ParallelizationFactor."""
-        return len(self._shards()) * self.settings.parallelization
+        """Batches this mapping can have in flight at once: open shards x ParallelizationFactor."""
+        open_shards = [s for s in self._shards() if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+        return len(open_shards) * self.settings.parallelization
 
     def start(self) -> None:
-        for shard in self._shards():
-            shard_id = shard["ShardId"]
-            lanes = [_Lane(2 * self.settings.batch_size) for _ in range(self.settings.parallelization)]
-            self.lanes[shard_id] = lanes
-            self._spawn(f"reader-{shard_id}", self._read_shard, shard_id, lanes)
-            for n, lane in enumerate(lanes):
-                self._spawn(f"lane-{shard_id}-{n}", self._run_lane, shard_id, lane)
+        self._discover(first=True)
+        self._spawn("shards", self._watch_shards)
+
+    def _watch_shards(self) -> None:
+        while not self._stop.wait(SHARD_DISCOVERY_SECONDS):
+            try:
+                self._discover(first=False)
+            except Exception:  # the endpoint going away at shutdown; the next round lists again
+                if self._stop.is_set():
+                    return
+                log.exception("listing the shards of %s failed", self.settings.stream_name)
+
+    def _discover(self, first: bool) -> None:
+        """Start every shard whose parents are finished. At the first listing the shards are read from
+        ``StartingPosition``; a shard found later is a split's or a merge's child, read from its start."""
+        shards = self._shards()
+        with self._shards_lock:
+            for shard in shards:
+                parents = [shard[k] for k in ("ParentShardId", "AdjacentParentShardId") if shard.get(k)]
+                self._parents.setdefault(shard["ShardId"], parents)
+            for shard_id, done in list(self._finished_lanes().items()):
+                if done:
+                    self._finished.add(shard_id)
+            for shard in shards:
+                shard_id = shard["ShardId"]
+                if shard_id in self.lanes:
+                    continue
+                closed = "EndingSequenceNumber" in shard["SequenceNumberRange"]
+                if first and self.settings.starting_position == "LATEST":
+                    if closed:  # nothing comes after LATEST on a closed shard
+                        self.lanes[shard_id] = []
+                        self._ended.add(shard_id)
+                        self._finished.add(shard_id)
+                        continue
+                    position = "LATEST"
+                else:
+                    known = [p for p in self._parents[shard_id] if p in self._parents]
+                    if any(p not in self._finished for p in known):
+                        continue  # its parents' records come first
+                    position = self.settings.starting_position if first else "TRIM_HORIZON"
+                self._start_shard(shard_id, position)
+
+    def _finished_lanes(self) -> dict[str, bool]:
+        """Per shard read to its end and not yet finished: whether its lanes are done with it."""
+        found = {}
+        for shard_id in self._ended - self._finished:
+            lanes = self.lanes.get(shard_id, [])
+            found[shard_id] = all(
+                not lane.buffer and not lane.in_flight and lane.window_start is None for lane in lanes
+            )
+        return found
+
+    def _start_shard(self, shard_id: str, position: str) -> None:
+        lanes = [_Lane(2 * self.settings.batch_size) for _ in range(self.settings.parallelization)]
+        self.lanes[shard_id] = lanes
+        log.debug("shard %s: reading from %s", shard_id, position)
+        self._spawn(f"reader-{shard_id}", self._read_shard, shard_id, lanes, position)
+        for n, lane in enumerate(lanes):
+            self._spawn(f"lane-{shard_id}-{n}", self._run_lane, shard_id, lane)
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=f"esm-{name}", daemon=True)
@@ -252,7 +331,7 @@ class EventSourceMapping:
         if self._disabling is not None:
             self._disabling.cancel()
         self._stop.set()
-        for lanes in self.lanes.values():
+        for lanes in list(self.lanes.values()):
             for lane in lanes:
                 with lane.condition:
                     lane.condition.notify_all()
@@ -285,7 +364,7 @@ class EventSourceMapping:
             self._wake()
 
     def _wake(self) -> None:
-        for lanes in self.lanes.values():
+        for lanes in list(self.lanes.values()):
             for lane in lanes:
                 with lane.condition:
                     lane.condition.notify_all()
@@ -296,25 +375,30 @@ class EventSourceMapping:
         """Per shard: the age of the oldest record read but not yet processed (0 when caught up)."""
         now = time.time()
         ages = {}
-        for shard_id, lanes in self.lanes.items():
+        for shard_id, lanes in list(self.lanes.items()):
             oldest = [a for a in (lane.oldest_arrival() for lane in lanes) if a is not None]
             ages[shard_id] = int((now - min(oldest)) * 1000) if oldest else 0
         return ages
 
     def idle(self) -> bool:
-        return all(not lane.buffer and not lane.in_flight for lanes in self.lanes.values() for lane in lanes)
+        return all(not lane.buffer and not lane.in_flight for lanes in list(self.lanes.values()) for lane in lanes)
+
+    def lane_count(self) -> int:
+        """Lanes of the shards being read now (a finished parent's lanes are done)."""
+        with self._shards_lock:
+            return sum(len(lanes) for shard_id, lanes in self.lanes.items() if shard_id not in self._finished)
 
     # --- reading --------------------------------------------------------------------
 
-    def _iterator(self, shard_id: str, after: str | None) -> str:
+    def _iterator(self, shard_id: str, after: str | None, position: str) -> str:
         kwargs: dict[str, Any] = {"StreamName": self.settings.stream_name, "ShardId": shard_id}
         if after is not None:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=after)
         else:
-            kwargs["ShardIteratorType"] = self.settings.starting_position
+            kwargs["ShardIteratorType"] = position
         return str(self.kinesis.get_shard_iterator(**kwargs)["ShardIterator"])
 
-    def _read_shard(self, shard_id: str, lanes: list[_Lane]) -> None:
+    def _read_shard(self, shard_id: str, lanes: list[_Lane], position: str) -> None:
         last: str | None = None
         iterator: str | None = None
         throttled = 0
@@ -324,7 +408,7 @@ class EventSourceMapping:
                 continue
             try:
                 if iterator is None:
-                    iterator = self._iterator(shard_id, last)
+                    iterator = self._iterator(shard_id, last, position)
                 page = self.kinesis.get_records(ShardIterator=iterator, Limit=10_000)
             except ClientError as exc:
                 code = exc.response["Error"]["Code"]
@@ -366,6 +450,15 @@ class EventSourceMapping:
                     lane.condition.notify_all()
                 last = item.sequence_number
             iterator = page.get("NextShardIterator")
+            if iterator is None:  # a closed shard, read to its end: its lanes finish it
+                log.debug("shard %s: read to its end", shard_id)
+                for lane in lanes:
+                    with lane.condition:
+                        lane.shard_ended = True
+                        lane.condition.notify_all()
+                with self._shards_lock:
+                    self._ended.add(shard_id)
+                return
             self._stop.wait(BUSY_POLL_SECONDS * self.readers_per_shard if records else IDLE_POLL_SECONDS)
 
     # --- batching and invoking ---------------------------------------------------------
@@ -374,7 +467,7 @@ class EventSourceMapping:
         settings = self.settings
         with lane.condition:
             while (not lane.buffer or not self.enabled.is_set()) and not self._stop.is_set():
-                if self._window_due(lane):
+                if self._window_due(lane) or (lane.shard_ended and not lane.buffer):
                     return []
                 lane.condition.wait(0.5)
             if self._stop.is_set():
@@ -412,6 +505,9 @@ class EventSourceMapping:
             if self._window_due(lane):
                 self._window_invoke(shard_id, lane, final=True)
                 continue
+            with lane.condition:
+                if lane.shard_ended and not lane.buffer:
+                    return  # every record of a closed shard processed, its window closed
             batch = self._next_batch(lane)
             if not batch:
                 continue
@@ -529,6 +625,8 @@ class EventSourceMapping:
             return False
         if lane.buffer:
             return self._window_of(lane.buffer[0]) != lane.window_start
+        if lane.shard_ended:  # "When a shard ends, Lambda considers the current window to be closed"
+            return True
         return time.time() >= lane.window_start + width + WINDOW_CLOSE_WAIT_SECONDS
 
     def _window_fields(self, shard_id: str, lane: _Lane, final: bool, early: bool) -> dict[str, Any]:

@@ -175,7 +175,7 @@ class LocalRuntime:
         others = [m for m in self.mappings if m not in consumers]
         stats = [m.stats for m in consumers]
         pools = {id(m.pool): m.pool for m in consumers}
-        lanes = sum(len(shard_lanes) for m in consumers for shard_lanes in m.lanes.values())
+        lanes = sum(m.lane_count() for m in consumers)
         figures = {
             "time": time.time(),
             "iterator_age_ms": max((max(m.iterator_age_ms().values(), default=0) for m in consumers), default=0),
