@@ -37,6 +37,7 @@ from local.dynalite_gaps import TTL_OPERATIONS, DynaliteGaps
 from local.faults import Fault, FaultError, FaultSet
 from local.httpd import HOP_BY_HOP, LoopbackHandler, LoopbackServer
 from local.limits import DEDICATED_READ_HEADER, ShardReadLimiter, ShardWriteLimiter
+from local.reshard import Resharder, ReshardError
 from weir.shards import ShardMap, hash_key
 
 log = logging.getLogger("weir.gateway")
@@ -173,6 +174,9 @@ class Gateway:
         # as written, whoever wrote them.
         self.records_written: Counter[str] = Counter()
         self._written_lock = threading.Lock()
+        # Streams an UpdateShardCount is scaling now (reported UPDATING; a second one is refused).
+        self._scaling: set[str] = set()
+        self._scaling_lock = threading.Lock()
 
     def close(self) -> None:
         self._statements.shutdown(wait=False, cancel_futures=True)
@@ -319,6 +323,60 @@ class Gateway:
         with self._shard_lock:
             self._shard_maps[stream] = (now, result)
         return result
+
+    def update_shard_count(
+        self, call: Call, path: str, headers: Mapping[str, str]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """UpdateShardCount, which kinesalite lacks, as the splits and merges AWS makes (local.reshard)."""
+        stream = call.params.get("StreamARN") or call.params.get("StreamName")
+        if not isinstance(stream, str) or not stream:
+            extra, payload = error_body(call, "ValidationException", "StreamName or StreamARN is required", 400)
+            return 400, extra, payload
+        name = _stream_name(stream)
+        with self._scaling_lock:
+            if name in self._scaling:
+                extra, payload = error_body(
+                    call, "ResourceInUseException", f"Stream {name} is UPDATING: a scaling is under way", 400
+                )
+                return 400, extra, payload
+            self._scaling.add(name)
+
+        def kinesis(operation: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            sent = {
+                "X-Amz-Target": f"Kinesis_20131202.{operation}",
+                "Content-Type": "application/x-amz-json-1.1",
+                "Authorization": headers.get("Authorization", ""),
+                "X-Amz-Date": headers.get("X-Amz-Date", ""),
+            }
+            status, _, data = self.forward(self.kinesis, "POST", path, sent, json.dumps(params).encode())
+            answer: dict[str, Any] = json.loads(data or b"{}")
+            return status, answer
+
+        try:
+            resharder = Resharder(kinesis, _stream_param(stream))
+            answer = resharder.update_shard_count(call.params.get("TargetShardCount"), call.params.get("ScalingType"))
+        except ReshardError as exc:
+            extra, payload = error_body(call, exc.code, str(exc), exc.status)
+            return exc.status, extra, payload
+        finally:
+            with self._shard_lock:  # the write limits follow the new shards at once
+                for cached in [s for s in self._shard_maps if _stream_name(s) == name]:
+                    del self._shard_maps[cached]
+            with self._scaling_lock:
+                self._scaling.discard(name)
+        answer["StreamName"] = name
+        return 200, _json_headers(), json.dumps(answer).encode()
+
+    def scaling_status(self, call: Call, status: int, data: bytes) -> bytes:
+        """DescribeStream(Summary) of a stream being scaled says UPDATING, as AWS's does."""
+        stream = call.params.get("StreamARN") or call.params.get("StreamName")
+        if status != 200 or not isinstance(stream, str) or _stream_name(stream) not in self._scaling:
+            return data
+        answer = json.loads(data)
+        for key in ("StreamDescription", "StreamDescriptionSummary"):
+            if key in answer:
+                answer[key]["StreamStatus"] = "UPDATING"
+        return json.dumps(answer).encode()
 
     def count_written(self, call: Call, status: int, data: bytes) -> None:
         """Add the records a successful PutRecord or PutRecords wrote to the stream's count."""
@@ -496,8 +554,12 @@ class _Handler(LoopbackHandler):
             status, response_headers, data = self._put_record(call, headers, body)
         elif call.service == "kinesis" and call.operation in ("GetShardIterator", "GetRecords"):
             status, response_headers, data = self._read(call, headers, body)
+        elif call.service == "kinesis" and call.operation == "UpdateShardCount":
+            status, response_headers, data = gateway.update_shard_count(call, self.path, headers)
         else:
             status, response_headers, data = gateway.forward(backend, self.command, self.path, headers, body)
+            if call.service == "kinesis" and call.operation in ("DescribeStream", "DescribeStreamSummary"):
+                data = gateway.scaling_status(call, status, data)
         if call.service == "kinesis" and call.operation in ("PutRecord", "PutRecords"):
             gateway.count_written(call, status, data)
         self.reply(status, response_headers, data)
