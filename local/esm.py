@@ -308,10 +308,11 @@ class EventSourceMapping:
         """Per shard read to its end and not yet finished: whether its lanes are done with it."""
         found = {}
         for shard_id in self._ended - self._finished:
-            lanes = self.lanes.get(shard_id, [])
-            found[shard_id] = all(
-                not lane.buffer and not lane.in_flight and lane.window_start is None for lane in lanes
-            )
+            done = True
+            for lane in self.lanes.get(shard_id, []):
+                with lane.condition:  # a batch moves from the buffer to in flight under it
+                    done = done and not lane.buffer and not lane.in_flight and lane.window_start is None
+            found[shard_id] = done
         return found
 
     def _start_shard(self, shard_id: str, position: str) -> None:
