@@ -156,8 +156,12 @@ bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench
 preflight: setup ## What CloudFormation would refuse, or what would deploy and then fail quietly (SAMCONFIG_ENV=, or PARAMS=)
 	$(CHECK_ENV) $(BIN)/python -m tools.preflight $(if $(PARAMS),--params "$(PARAMS)",--config-env $(SAMCONFIG_ENV))
 
+.PHONY: deploy-settings
+deploy-settings:
+	@test -z "$(PARAMS)" || (echo "make deploy deploys samconfig.toml's [$(SAMCONFIG_ENV)] parameters and would ignore PARAMS: put them in its parameter_overrides" >&2; exit 2)
+
 .PHONY: deploy
-deploy: preflight build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod, ci), after preflight [STACK= ARTIFACT_BUCKET= CFN_ROLE_ARN=]
+deploy: deploy-settings preflight build ## sam deploy with samconfig.toml's environment SAMCONFIG_ENV (default, prod, ci), after preflight [STACK= ARTIFACT_BUCKET= CFN_ROLE_ARN=]
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam deploy --config-env $(SAMCONFIG_ENV) $(if $(STACK),--stack-name "$(STACK)") \
 		$(if $(ARTIFACT_BUCKET),--s3-bucket "$(ARTIFACT_BUCKET)") $(if $(CFN_ROLE_ARN),--role-arn "$(CFN_ROLE_ARN)")
 

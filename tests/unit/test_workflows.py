@@ -63,3 +63,16 @@ def test_the_deploying_workflows_use_short_lived_credentials_only() -> None:
         if "configure-aws-credentials" in text:
             assert workflow["permissions"]["id-token"] == "write", path.name
             assert "role-to-assume" in text, path.name
+
+
+def test_make_deploy_refuses_params_it_would_not_deploy() -> None:
+    """make preflight checks PARAMS, but sam deploy deploys samconfig.toml's parameters: a PARAMS on
+    make deploy would have the checks pass on values that are never deployed."""
+    import subprocess
+
+    done = subprocess.run(
+        ["make", "deploy", "PARAMS=ShardCount=4"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert "put them in its parameter_overrides" in done.stderr
+    assert "sam deploy" not in done.stdout
