@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.endpoint import LocalEndpoint
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def table(local_aws: LocalEndpoint) -> tuple[Any, str]:
-    client = boto3.client("dynamodb", endpoint_url=local_aws.url)
+    # one attempt: botocore's legacy mode retries a throttled DynamoDB call 10 times over about 25 s,
+    # and what is checked here is the answer the endpoint gives, not the SDK's retries
+    client = boto3.client("dynamodb", endpoint_url=local_aws.url, config=Config(retries={"total_max_attempts": 1}))
     name = local_aws.unique("table")
     client.create_table(
         TableName=name,
