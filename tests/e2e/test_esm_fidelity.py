@@ -109,6 +109,14 @@ class Harness:
             time.sleep(0.2)
         raise AssertionError("the mapping did not drain in time")
 
+    def wait_for_ids(self, ids: set[int], timeout: float, poll: float = 0.2) -> None:
+        """Wait until every record id in ``ids`` has reached the function (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if {i for c in self.invocations() for i in c["ids"]} >= ids:
+                return
+            time.sleep(poll)
+
     def invocations(self) -> list[dict[str, Any]]:
         if not self.log.exists():
             return []

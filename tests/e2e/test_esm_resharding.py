@@ -89,12 +89,7 @@ def test_children_are_read_after_their_parents_and_each_keys_records_arrive_in_o
     shard_of |= put(harness, range(72, 108))
     assert len(set(shard_of.values())) == 4  # the parent, its two children, the merged shard
     # WHEN the mapping has drained
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        done = {i for c in harness.invocations() for i in c["ids"]}
-        if done >= set(range(108)):
-            break
-        time.sleep(0.3)
+    harness.wait_for_ids(set(range(108)), timeout=60)
     harness.wait_idle()
     calls = harness.invocations()
     # THEN every record reached the function exactly once, in a batch of its own shard
@@ -148,12 +143,7 @@ def test_a_window_ends_with_its_shard_and_the_child_starts_a_fresh_one(harness: 
     assert final["event"]["shardId"] == parent
     assert sorted(final["event"]["state"]["ids"]) == [0, 1, 2, 3, 4, 5]
     # AND each child started with a fresh state
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        seen = {i for c in harness.invocations() for i in c["ids"]}
-        if seen >= set(range(18)):
-            break
-        time.sleep(0.2)
+    harness.wait_for_ids(set(range(18)), timeout=30)
     for call in harness.invocations():
         event = call["event"]
         if event["shardId"] != parent and event["Records"]:
