@@ -290,6 +290,20 @@ class Gateway:
 
     # --- Kinesis shard maps ----------------------------------------------------------
 
+    def kinesis_call(
+        self, operation: str, params: dict[str, Any], headers: Mapping[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """A call of the gateway's own to the Kinesis backend, signed as the client's request was."""
+        sent = {
+            "X-Amz-Target": f"Kinesis_20131202.{operation}",
+            "Content-Type": "application/x-amz-json-1.1",
+            "Authorization": headers.get("Authorization", ""),
+            "X-Amz-Date": headers.get("X-Amz-Date", ""),
+        }
+        status, _, data = self.forward(self.kinesis, "POST", "/", sent, json.dumps(params).encode())
+        answer: dict[str, Any] = json.loads(data or b"{}")
+        return status, answer
+
     def shard_map(self, stream: str, headers: Mapping[str, str]) -> ShardMap | None:
         now = time.monotonic()
         with self._shard_lock:
@@ -300,21 +314,9 @@ class Gateway:
         token: str | None = None
         while True:
             request: dict[str, Any] = {"NextToken": token} if token else _stream_param(stream)
-            status, _, data = self.forward(
-                self.kinesis,
-                "POST",
-                "/",
-                {
-                    "X-Amz-Target": "Kinesis_20131202.ListShards",
-                    "Content-Type": "application/x-amz-json-1.1",
-                    "Authorization": headers.get("Authorization", ""),
-                    "X-Amz-Date": headers.get("X-Amz-Date", ""),
-                },
-                json.dumps(request).encode(),
-            )
+            status, page = self.kinesis_call("ListShards", request, headers)
             if status != 200:
                 return None
-            page = json.loads(data)
             listed.extend(page.get("Shards", []))
             token = page.get("NextToken")
             if not token:
@@ -324,9 +326,7 @@ class Gateway:
             self._shard_maps[stream] = (now, result)
         return result
 
-    def update_shard_count(
-        self, call: Call, path: str, headers: Mapping[str, str]
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    def update_shard_count(self, call: Call, headers: Mapping[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
         """UpdateShardCount, which kinesalite lacks, as the splits and merges AWS makes (local.reshard)."""
         stream = call.params.get("StreamARN") or call.params.get("StreamName")
         if not isinstance(stream, str) or not stream:
@@ -341,19 +341,10 @@ class Gateway:
                 return 400, extra, payload
             self._scaling.add(name)
 
-        def kinesis(operation: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-            sent = {
-                "X-Amz-Target": f"Kinesis_20131202.{operation}",
-                "Content-Type": "application/x-amz-json-1.1",
-                "Authorization": headers.get("Authorization", ""),
-                "X-Amz-Date": headers.get("X-Amz-Date", ""),
-            }
-            status, _, data = self.forward(self.kinesis, "POST", path, sent, json.dumps(params).encode())
-            answer: dict[str, Any] = json.loads(data or b"{}")
-            return status, answer
-
         try:
-            resharder = Resharder(kinesis, _stream_param(stream))
+            resharder = Resharder(
+                lambda operation, params: self.kinesis_call(operation, params, headers), _stream_param(stream)
+            )
             answer = resharder.update_shard_count(call.params.get("TargetShardCount"), call.params.get("ScalingType"))
         except ReshardError as exc:
             extra, payload = error_body(call, exc.code, str(exc), exc.status)
@@ -555,7 +546,7 @@ class _Handler(LoopbackHandler):
         elif call.service == "kinesis" and call.operation in ("GetShardIterator", "GetRecords"):
             status, response_headers, data = self._read(call, headers, body)
         elif call.service == "kinesis" and call.operation == "UpdateShardCount":
-            status, response_headers, data = gateway.update_shard_count(call, self.path, headers)
+            status, response_headers, data = gateway.update_shard_count(call, headers)
         else:
             status, response_headers, data = gateway.forward(backend, self.command, self.path, headers, body)
             if call.service == "kinesis" and call.operation in ("DescribeStream", "DescribeStreamSummary"):

@@ -37,6 +37,10 @@ class ReshardError(Exception):
         self.status = status
 
 
+def _error_code(answer: dict[str, Any]) -> str:
+    return str(answer.get("__type", "InternalFailure")).rsplit("#", 1)[-1]
+
+
 def uniform_starts(count: int) -> list[int]:
     """The first hash key of each of ``count`` equal ranges."""
     return [i * HASH_SPACE // count for i in range(count)]
@@ -110,8 +114,9 @@ class Resharder:
     def _do(self, operation: str, **params: str) -> None:
         status, answer = self._call(operation, {**self._stream, **params})
         if status != 200:
-            code = str(answer.get("__type", "InternalFailure")).rsplit("#", 1)[-1]
-            raise ReshardError(code, f"{operation} failed during the scaling: {answer.get('message', answer)}", status)
+            raise ReshardError(
+                _error_code(answer), f"{operation} failed during the scaling: {answer.get('message', answer)}", status
+            )
         self._wait_active()
 
     def _wait_active(self) -> None:
@@ -129,8 +134,7 @@ class Resharder:
         while True:
             status, page = self._call("ListShards", request)
             if status != 200:
-                code = str(page.get("__type", "InternalFailure")).rsplit("#", 1)[-1]
-                raise ReshardError(code, str(page.get("message", page)), status)
+                raise ReshardError(_error_code(page), str(page.get("message", page)), status)
             shards.extend(page.get("Shards", []))
             if not page.get("NextToken"):
                 break
