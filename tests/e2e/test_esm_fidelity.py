@@ -44,6 +44,9 @@ class Harness:
     def __init__(self, endpoint: LocalEndpoint, log: Path) -> None:
         self.endpoint = endpoint
         self.log = log
+        # where a test function remembers what it did once ($SCRIPT_MARKERS of handlers/windowed.py)
+        self.markers = log.parent / "markers"
+        self.markers.mkdir(exist_ok=True)
         self.kinesis = boto3.client("kinesis", endpoint_url=endpoint.url)
         self.sqs = boto3.client("sqs", endpoint_url=endpoint.url)
         self.stream = endpoint.unique("fidelity")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from local import esm
+from tests.aws_helpers import open_shards, wait_active
 from tests.e2e.test_esm_fidelity import Harness
 from tests.endpoint import LocalEndpoint
 
@@ -28,42 +29,25 @@ def harness(endpoint: LocalEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(esm, "SHARD_DISCOVERY_SECONDS", 0.3)
     monkeypatch.setattr(esm, "WINDOW_CLOSE_WAIT_SECONDS", 0.5)
     running = Harness(endpoint, tmp_path / "invocations.jsonl")
-    (tmp_path / "markers").mkdir()
-    running.markers = tmp_path / "markers"  # type: ignore[attr-defined]
     yield running
     running.stop()
 
 
-def open_shards(harness: Harness) -> list[dict[str, Any]]:
-    shards: list[dict[str, Any]] = list(harness.kinesis.list_shards(StreamName=harness.stream)["Shards"])  # type: ignore[arg-type]
-    found = [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
-    return sorted(found, key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
-
-
-def wait_active(harness: Harness) -> None:
-    for _ in range(100):
-        summary = harness.kinesis.describe_stream_summary(StreamName=harness.stream)["StreamDescriptionSummary"]
-        if summary["StreamStatus"] == "ACTIVE":
-            return
-        time.sleep(0.1)
-    raise AssertionError("the stream never became ACTIVE again")
-
-
 def split(harness: Harness) -> None:
-    [shard] = open_shards(harness)
+    [shard] = open_shards(harness.kinesis, harness.stream)
     low, high = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
     harness.kinesis.split_shard(
         StreamName=harness.stream, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2 + 1)
     )
-    wait_active(harness)
+    wait_active(harness.kinesis, harness.stream)
 
 
 def merge(harness: Harness) -> None:
-    a, b = open_shards(harness)
+    a, b = open_shards(harness.kinesis, harness.stream)
     harness.kinesis.merge_shards(
         StreamName=harness.stream, ShardToMerge=a["ShardId"], AdjacentShardToMerge=b["ShardId"]
     )
-    wait_active(harness)
+    wait_active(harness.kinesis, harness.stream)
 
 
 def put(harness: Harness, ids: range) -> dict[int, str]:
@@ -123,13 +107,13 @@ def test_a_window_ends_with_its_shard_and_the_child_starts_a_fresh_one(harness: 
     # GIVEN a windowed mapping (a window far longer than the test) and records before and after a split
     harness.start(
         handler=WINDOWED,
-        env={"SCRIPT_MARKERS": str(harness.markers)},  # type: ignore[attr-defined]
+        env={"SCRIPT_MARKERS": str(harness.markers)},
         tumbling_window=900,
         batch_size=100,
         window_seconds=0.2,
     )
     put(harness, range(0, 6))
-    parent = open_shards(harness)[0]["ShardId"]
+    parent = open_shards(harness.kinesis, harness.stream)[0]["ShardId"]
     split(harness)
     shard_of = put(harness, range(6, 18))
     # WHEN the parent has been read to its end

@@ -26,8 +26,6 @@ WIDTH = 2  # seconds
 def harness(endpoint: LocalEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     monkeypatch.setattr(esm, "WINDOW_CLOSE_WAIT_SECONDS", 0.5)
     running = Harness(endpoint, tmp_path / "invocations.jsonl")
-    (tmp_path / "markers").mkdir()
-    running.markers = tmp_path / "markers"  # type: ignore[attr-defined]
     yield running
     running.stop()
 
@@ -35,7 +33,7 @@ def harness(endpoint: LocalEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyP
 def start(harness: Harness, **settings: Any) -> None:
     harness.start(
         handler=HANDLER,
-        env={"SCRIPT_MARKERS": str(harness.markers)},  # type: ignore[attr-defined]
+        env={"SCRIPT_MARKERS": str(harness.markers)},
         tumbling_window=WIDTH,
         **settings,
     )

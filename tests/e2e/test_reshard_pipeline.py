@@ -13,6 +13,7 @@ import pytest
 
 from local.run import Demo
 from local.runtime import LocalRuntime
+from tests.aws_helpers import open_shards
 
 pytestmark = pytest.mark.e2e
 
@@ -25,11 +26,6 @@ def runtime() -> Iterator[LocalRuntime]:
         yield running
     finally:
         running.stop()
-
-
-def open_shard_count(demo: Demo) -> int:
-    shards = demo.kinesis.list_shards(StreamName=demo.outputs["StreamName"])["Shards"]
-    return sum(1 for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"])
 
 
 @pytest.mark.timeout(300)
@@ -51,7 +47,7 @@ def test_scaling_up_and_down_under_traffic_loses_nothing_and_counts_each_event_o
         time.sleep(3)
         up = demo.kinesis.update_shard_count(StreamName=stream, TargetShardCount=4, ScalingType="UNIFORM_SCALING")
         assert (up["CurrentShardCount"], up["TargetShardCount"]) == (2, 4)
-        assert open_shard_count(demo) == 4
+        assert len(open_shards(demo.kinesis, stream)) == 4
         time.sleep(4)
         down = demo.kinesis.update_shard_count(StreamName=stream, TargetShardCount=2, ScalingType="UNIFORM_SCALING")
         assert (down["CurrentShardCount"], down["TargetShardCount"]) == (4, 2)
@@ -60,7 +56,7 @@ def test_scaling_up_and_down_under_traffic_loses_nothing_and_counts_each_event_o
         stop.set()
         writer.join(timeout=60)
 
-    assert open_shard_count(demo) == 2
+    assert len(open_shards(demo.kinesis, stream)) == 2
     assert len(demo.kinesis.list_shards(StreamName=stream)["Shards"]) == 8  # 2, their 4 children, 2 merged
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not demo.accepted <= demo.stored_ids() | demo.overflow_ids():

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from load.readback import stream_records
+from tests.aws_helpers import open_shards, wait_active
 from tests.endpoint import LocalEndpoint
 from weir.aws import ClientSettings
 from weir.deadline import Deadline
@@ -22,20 +23,6 @@ from weir.shard_rate import RateSettings
 pytestmark = pytest.mark.integration
 
 KEYS = 24
-
-
-def _wait_active(kinesis: Any, stream: str) -> None:
-    for _ in range(100):
-        if kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{stream} never became ACTIVE again")
-
-
-def _open_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
-    shards = kinesis.list_shards(StreamName=stream)["Shards"]
-    open_shards = [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
-    return sorted(open_shards, key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
 
 
 @pytest.mark.parametrize("ordering", [Ordering.NONE, Ordering.PER_KEY])
@@ -75,22 +62,22 @@ def test_a_split_and_a_merge_while_writing_lose_nothing_and_keep_each_mode(
     writer.start()
     try:
         time.sleep(1.0)
-        first = _open_shards(kinesis, stream)[0]
+        first = open_shards(kinesis, stream)[0]
         low, high = int(first["HashKeyRange"]["StartingHashKey"]), int(first["HashKeyRange"]["EndingHashKey"])
         kinesis.split_shard(
             StreamName=stream, ShardToSplit=first["ShardId"], NewStartingHashKey=str((low + high) // 2 + 1)
         )
-        _wait_active(kinesis, stream)
+        wait_active(kinesis, stream)
         time.sleep(1.5)
-        a, b = _open_shards(kinesis, stream)[:2]  # the split's two children, adjacent
+        a, b = open_shards(kinesis, stream)[:2]  # the split's two children, adjacent
         kinesis.merge_shards(StreamName=stream, ShardToMerge=a["ShardId"], AdjacentShardToMerge=b["ShardId"])
-        _wait_active(kinesis, stream)
+        wait_active(kinesis, stream)
         time.sleep(1.5)
     finally:
         stop.set()
         writer.join(timeout=60)
 
-    assert len(_open_shards(kinesis, stream)) == 2
+    assert len(open_shards(kinesis, stream)) == 2
     assert written
     assert not failed  # nothing refused for good: 30 attempts, paced
     # Read as Lambda reads: a parent before its children (kinesalite numbers shards in creation order).

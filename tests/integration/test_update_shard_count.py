@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.reshard import uniform_starts
+from tests.aws_helpers import open_shards
 from tests.endpoint import LocalEndpoint
 
 pytestmark = pytest.mark.integration
@@ -24,11 +25,7 @@ def test_doubling_splits_each_shard_and_halving_merges_them_back(local_aws: Loca
     answer = kinesis.update_shard_count(StreamName=stream, TargetShardCount=4, ScalingType="UNIFORM_SCALING")
     assert (answer["StreamName"], answer["CurrentShardCount"], answer["TargetShardCount"]) == (stream, 2, 4)
     assert kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
-    shards = kinesis.list_shards(StreamName=stream)["Shards"]
-    opened = sorted(
-        (s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]),
-        key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]),
-    )
+    opened = open_shards(kinesis, stream)
     assert [int(s["HashKeyRange"]["StartingHashKey"]) for s in opened] == uniform_starts(4)
     assert all("ParentShardId" in s for s in opened)  # children of the two first shards
 
