@@ -195,10 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(root / "layers" / "weir"))
 
     from local.deployer import Deployer
-    from weir import aws
+    from weir import aws, domain
     from weir.config import ConsumerConfig
-    from weir.consumer import ConsumerService, EventProcessor, KeyOrderedBatchProcessor
-    from weir.sinks import DynamoDBEventSink
+    from weir.consumer import wiring
+    from weir.consumer.batch import KeyOrderedBatchProcessor
+    from weir.consumer.dynamodb_sink import DynamoDBEventSink
+    from weir.consumer.processor import EventProcessor
 
     results: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack_context:
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["CONSUMER_KEY_CONCURRENCY"] = str(workers)
             os.environ["CONSUMER_WRITE_COALESCING"] = "true" if coalescing else "false"
             config = ConsumerConfig.from_env(os.environ)
-            service = ConsumerService.from_config(config)
+            service = wiring.build(config, domain.make_sink, os.environ)
             if not idempotency:
                 sink = DynamoDBEventSink(
                     aws.client("dynamodb", config.dynamodb_client_settings()), config.events_table_name

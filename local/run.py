@@ -34,7 +34,8 @@ from local.deployer import local_client, local_credentials
 from local.endpoint import DEFAULT_PORT
 from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
-from weir.aggregates import POISON_TYPE, totals
+from weir.aggregates.store import totals
+from weir.aggregates.window import POISON_TYPE
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
 POISON_RECORDS = 5

@@ -9,8 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from weir import aws
-from weir.aggregates import AggregatesService, DynamoDBAggregates, DynamoDBClaims
+from weir.aggregates import wiring
+from weir.aggregates.service import AggregatesService
 from weir.config import AggregatesConfig
 from weir.observability import logger, metrics, tracer
 
@@ -18,12 +18,7 @@ from weir.observability import logger, metrics, tracer
 @cache
 def service() -> AggregatesService:
     """Built on the first invocation of an execution environment, then reused."""
-    config = AggregatesConfig.from_env(os.environ)
-    dynamodb = aws.client("dynamodb", config.dynamodb_client_settings())
-    return AggregatesService(
-        DynamoDBClaims(dynamodb, config.claims_table_name, config.claim_ttl_seconds),
-        DynamoDBAggregates(dynamodb, config.aggregates_table_name),
-    )
+    return wiring.build(AggregatesConfig.from_env(os.environ))
 
 
 @logger.inject_lambda_context

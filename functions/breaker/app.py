@@ -9,26 +9,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from weir import aws
-from weir.breaker import Breaker, DynamoDBStore, write_probe
-from weir.breaker_control import BreakerControl
+from weir.breaker import wiring
+from weir.breaker.control import BreakerControl
 from weir.config import BreakerConfig
-from weir.consumer import BREAKER_ID
-from weir.observability import log_breaker_change, logger, metrics, tracer
-from weir.sinks import DynamoDBEventSink
+from weir.observability import logger, metrics, tracer
 
 
 @cache
 def control() -> BreakerControl:
-    config = BreakerConfig.from_env(os.environ)
-    dynamodb = aws.client("dynamodb", config.client_settings())
-    breaker = Breaker(
-        DynamoDBStore(dynamodb, config.breaker_table_name, BREAKER_ID),
-        write_probe(dynamodb, config.events_table_name, DynamoDBEventSink.KEY),
-        on_change=log_breaker_change,
-    )
-    lambda_client = aws.client("lambda", config.client_settings())
-    return BreakerControl(breaker, lambda_client, config.mapping_uuid, config.maximum_record_age)
+    """Built on the first invocation of an execution environment, then reused."""
+    return wiring.build(BreakerConfig.from_env(os.environ))
 
 
 @logger.inject_lambda_context

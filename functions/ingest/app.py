@@ -10,14 +10,15 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from weir.config import IngestConfig
-from weir.ingest import IngestService
+from weir.ingest import wiring
+from weir.ingest.service import IngestService
 from weir.observability import logger, metrics, tracer
 
 
 @cache
 def service() -> IngestService:
     """Built on the first invocation of an execution environment, then reused."""
-    return IngestService.from_config(IngestConfig.from_env(os.environ))
+    return wiring.build(IngestConfig.from_env(os.environ))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -9,15 +9,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from weir import domain
 from weir.config import ConsumerConfig
-from weir.consumer import ConsumerService
+from weir.consumer import wiring
+from weir.consumer.service import ConsumerService
 from weir.observability import logger, metrics, tracer
 
 
 @cache
 def service() -> ConsumerService:
     """Built on the first invocation of an execution environment, then reused."""
-    return ConsumerService.from_config(ConsumerConfig.from_env(os.environ))
+    return wiring.build(ConsumerConfig.from_env(os.environ), domain.make_sink, os.environ)
 
 
 @logger.inject_lambda_context

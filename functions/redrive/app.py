@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from weir.config import RedriveConfig
 from weir.observability import logger, metrics, tracer
+from weir.redrive import wiring
 from weir.redrive.service import RedriveService, record_redrive_metrics
 
 
@@ -22,7 +23,7 @@ def config() -> RedriveConfig:
 
 @cache
 def service() -> RedriveService:
-    return RedriveService.from_config(config())
+    return wiring.build(config())
 
 
 @logger.inject_lambda_context

@@ -22,7 +22,7 @@ def main() -> int:
     from tests.factories import envelope, kinesis_event
     from tests.fakes import FakeLambdaContext
     from tests.stack import create_consumer_resources
-    from weir.ingest import RequestRejected, parse_events
+    from weir.ingest.request import RequestRejected, parse_events
 
     order = {"order_id": "o-1", "amount_cents": 1250, "currency": "EUR"}
     findings: dict[str, object] = {"domain_file": weir.domain.__file__}

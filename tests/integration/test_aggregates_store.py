@@ -11,7 +11,9 @@ import boto3
 import pytest
 
 from tests.endpoint import LocalEndpoint
-from weir.aggregates import Counted, DynamoDBAggregates, DynamoDBClaims, Window, totals
+from weir.aggregates.claims import DynamoDBClaims
+from weir.aggregates.store import DynamoDBAggregates, totals
+from weir.aggregates.window import Counted, Window
 from weir.producer import Record
 from weir.redrive.claims import AggregateClaimRelease
 from weir.redrive.sources import Item

@@ -371,8 +371,8 @@ def test_tables_are_encrypted_and_idempotency_has_ttl_on_expiration() -> None:
     idempotency = resources_["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     # the code's names for the same keys (the coalesced writes and Powertools are told them)
-    from weir.consumer import IDEMPOTENCY_KEY
-    from weir.sinks import DynamoDBEventSink
+    from weir.consumer.dynamodb_sink import DynamoDBEventSink
+    from weir.consumer.idempotency import IDEMPOTENCY_KEY
 
     assert idempotency["KeySchema"][0]["AttributeName"] == IDEMPOTENCY_KEY
     events_key = resources_["EventsTable"]["Properties"]["KeySchema"]

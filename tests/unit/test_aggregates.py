@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weir import domain
-from weir.aggregates import POISON_TYPE, AggregatesService, Counted, Window
+from weir.aggregates.service import AggregatesService
+from weir.aggregates.window import POISON_TYPE, Counted, Window
 
 WINDOW = {"start": "2026-12-02T10:00:00Z", "end": "2026-12-02T10:01:00Z"}
 

@@ -10,8 +10,11 @@ import pytest
 from moto import mock_aws
 
 from tests.fakes import FakeClock
-from weir.breaker import Breaker, BreakerSettings, DynamoDBStore, State, Status, write_probe
-from weir.breaker_control import BreakerControl
+from weir.breaker.circuit import Breaker
+from weir.breaker.control import BreakerControl
+from weir.breaker.dynamodb import DynamoDBStore
+from weir.breaker.probes import write_probe
+from weir.breaker.state import BreakerSettings, State, Status
 from weir.deadline import Deadline
 
 

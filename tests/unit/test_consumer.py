@@ -21,7 +21,7 @@ import functions.process.app as process_app
 from tests.factories import envelope, envelope_bytes, kinesis_event, load_event
 from tests.fakes import FakeLambdaContext
 from tests.stack import create_consumer_resources
-from weir.sinks import EventSink
+from weir.consumer.sink import EventSink
 
 EVENTS = "weir-test-events"
 IDEMPOTENCY = "weir-test-idempotency"
@@ -274,7 +274,7 @@ def test_a_poison_record_at_the_stream_s_maximum_size_is_quarantined_through_s3(
 def test_a_sink_that_keeps_throttling_opens_the_breaker_and_later_batches_are_held_not_failed_at_once(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from weir.breaker import State
+    from weir.breaker.state import State
 
     monkeypatch.setenv("BREAKER_FAILURE_THRESHOLD", "3")
     monkeypatch.setenv("BREAKER_OPEN_SECONDS", "0")
@@ -313,7 +313,7 @@ def test_the_idempotency_layer_is_configured_before_any_key_thread_calls_it() ->
     first calls of 32 key threads at once could use a half-set layer. Configured up front, there is
     nothing left for them to race on."""
     from weir.config import ConsumerConfig
-    from weir.consumer import idempotency_layer
+    from weir.consumer.idempotency import idempotency_layer
 
     config = ConsumerConfig.from_env(
         {

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.factories import envelope_bytes, kinesis_event
-from weir.consumer import EventProcessor, KeyOrderedBatchProcessor
+from weir.consumer.batch import KeyOrderedBatchProcessor
+from weir.consumer.processor import EventProcessor
 
 
 class Throttled(Exception):

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from weir.models import Event  # a fork's domain imports the envelope
-from weir.sinks import DynamoDBEventSink, EventSink
+from weir.consumer.dynamodb_sink import DynamoDBEventSink
+from weir.consumer.sink import EventSink
 
 
 class Payload(BaseModel):
@@ -42,7 +43,7 @@ import sys
 import weir.models
 assert "weir.domain" not in sys.modules and "weir.producer" not in sys.modules and "boto3" not in sys.modules
 import weir.domain
-import weir.ingest, weir.consumer
+import weir.ingest.service, weir.consumer.service
 from weir.models import Event
 from pydantic import ValidationError
 event = Event.model_validate({"event_id": "e1", "type": "order.placed", "occurred_at": "2026-12-02T10:00:00Z",

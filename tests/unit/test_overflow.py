@@ -12,7 +12,7 @@ from botocore.exceptions import ConnectTimeoutError
 from tests.fakes import FakeClock, FakeSqs, client_error
 from weir.backoff import Backoff
 from weir.deadline import Deadline
-from weir.overflow import OverflowItem, OverflowSpiller
+from weir.ingest.overflow import OverflowItem, OverflowSpiller
 from weir.resubmit import DEADLINE_EXCEEDED
 
 

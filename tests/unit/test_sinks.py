@@ -1,4 +1,4 @@
-"""Weir's own sink (weir.sinks.DynamoDBEventSink) against moto's DynamoDB, the events table's key
+"""Weir's own sink (weir.consumer.dynamodb_sink.DynamoDBEventSink) against moto's DynamoDB, the events table's key
 schema taken from template.yaml: one item per event, the payload kept as sent, the first copy kept."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from tests.factories import envelope
 from tests.stack import create_table
-from weir.sinks import DynamoDBEventSink
+from weir.consumer.dynamodb_sink import DynamoDBEventSink
 
 TABLE = "weir-test-events"
 

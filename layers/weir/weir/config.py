@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from weir.aws import ClientSettings
 from weir.backoff import Backoff
-from weir.breaker import BreakerSettings
+from weir.breaker.state import BreakerSettings
 from weir.producer import KinesisLimits, Ordering, ProducerSettings
 from weir.shard_rate import RateSettings
 from weir.texts import problems
@@ -165,7 +165,7 @@ class ConsumerConfig(_SqsTimeouts, _DynamoDBTimeouts):
     key_concurrency: int = Field(32, alias="CONSUMER_KEY_CONCURRENCY", ge=1, le=64)
     # Writes of concurrent key threads share PartiQL batch calls (weir.coalesce, docs/consumer.md).
     write_coalescing: bool = Field(True, alias="CONSUMER_WRITE_COALESCING")
-    # The circuit breaker (weir.breaker, docs/operations.md): its table; unset, there is none.
+    # The circuit breaker (weir.breaker.circuit, docs/operations.md): its table; unset, there is none.
     breaker_table_name: str | None = Field(None, alias="BREAKER_TABLE_NAME", min_length=1)
     breaker_failure_threshold: int = Field(10, alias="BREAKER_FAILURE_THRESHOLD", ge=1, le=10_000)
     breaker_probe_interval: float = Field(5.0, alias="BREAKER_PROBE_INTERVAL_SECONDS", gt=0, le=60)
@@ -246,5 +246,5 @@ class AggregatesConfig(_DynamoDBTimeouts):
     claim_ttl_seconds: int = Field(8 * 24 * 3600, alias="AGGREGATE_CLAIM_TTL_SECONDS", ge=60)
 
     def dynamodb_client_settings(self) -> ClientSettings:
-        # One pool connection per claim thread (weir.aggregates.CLAIM_THREADS).
+        # One pool connection per claim thread (weir.aggregates.claims.CLAIM_THREADS).
         return self._dynamodb_settings(16)

@@ -10,7 +10,7 @@ consumer's batching, idempotency and quarantine, the failure destination and the
 * :func:`make_sink` is called once per consumer execution environment with the consumer's
   DynamoDB client and the function's environment, from which the sink reads its own settings
   (:class:`weir.config.EnvSettings`); the sink's ``store`` is called once per valid event (see
-  :mod:`weir.sinks` for what it must guarantee).
+  :mod:`weir.consumer.sink` for what it must guarantee).
 
 The core never imports this module when it is imported itself (weir.models looks ``Payload`` up
 when it validates an event), so this module may import anything in the core.
@@ -26,7 +26,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from weir.config import EnvSettings
-from weir.sinks import DynamoDBEventSink, EventSink
+from weir.consumer.dynamodb_sink import DynamoDBEventSink
+from weir.consumer.sink import EventSink
 
 
 class Payload(BaseModel):

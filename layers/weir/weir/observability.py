@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from weir.breaker import State, Status
+from weir.breaker.state import State, Status
 
 if TYPE_CHECKING:
     from weir.producer import ProducerStats

@@ -66,13 +66,6 @@ class RedriveService:
         self.safety_margin_seconds = safety_margin_seconds
         self.claims = claims
 
-    @classmethod
-    def from_config(cls, config: Any) -> RedriveService:
-        """Wired from a :class:`weir.config.RedriveConfig`."""
-        from weir.redrive.wiring import build
-
-        return build(cls, config)
-
     def handle(self, event: Any, context: LambdaContextLike) -> dict[str, Any]:
         """The function's work: one run under the lease, within the invocation's remaining time."""
         request = parse_request(event)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from weir import aws
+from weir.config import RedriveConfig
 from weir.large_messages import LargeMessageStore
 from weir.producer import Producer
 from weir.redrive.attempts import AttemptCounter
@@ -14,15 +15,12 @@ from weir.redrive.lease import RunLease
 from weir.redrive.limiter import RateLimiter
 from weir.redrive.queue_source import QueueSource
 from weir.redrive.request import SourceName
+from weir.redrive.service import RedriveService
 from weir.redrive.sources import Source, overflow_records, quarantine_records, sqs_failure_records
 from weir.redrive.unrecoverable import UnrecoverableSink
 
-if TYPE_CHECKING:
-    from weir.config import RedriveConfig
-    from weir.redrive.service import RedriveService
 
-
-def build(service: type[RedriveService], config: RedriveConfig) -> RedriveService:
+def build(config: RedriveConfig) -> RedriveService:
     side = config.side_client_settings()
     kinesis_settings = config.client_settings()
     kinesis = aws.client("kinesis", kinesis_settings)
@@ -52,7 +50,7 @@ def build(service: type[RedriveService], config: RedriveConfig) -> RedriveServic
         call_seconds=kinesis_settings.worst_case_seconds,
         settings=config.producer_settings(),
     )
-    return service(
+    return RedriveService(
         sources,
         producer,
         AttemptCounter(dynamodb, config.attempts_table_name),

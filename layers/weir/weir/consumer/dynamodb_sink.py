@@ -1,26 +1,14 @@
-"""Where the consumer stores events: the protocol a sink meets, and Weir's own DynamoDB sink.
-
-A sink is called once per valid event, inside Powertools idempotency, from several threads at once
-(one per partition key being handled). It must be safe to call again with the same event: a
-repeat after an idempotency record expires, or after a crash between the write and the
-idempotency record's completion, has to leave one copy.
-"""
+"""Weir's own sink: one item per event in the events table, the first copy kept."""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from weir.texts import iso_millis
-
-
-class EventSink(Protocol):
-    """Where processed events go. Raise for a transient failure; the record is then retried."""
-
-    def store(self, event: dict[str, Any]) -> bool: ...
 
 
 class DynamoDBEventSink:
@@ -51,6 +39,3 @@ class DynamoDBEventSink:
                 return False
             raise
         return True
-
-
-__all__ = ["DynamoDBEventSink", "EventSink"]

@@ -4,7 +4,7 @@ source mapping disabled while it is open, and take an operator's force.
 It enables the mapping again only if it disabled it (``paused`` in the breaker's item): a mapping an
 operator disabled by hand stays disabled. Disabling a mapping does not stop it at once (a suite
 validated against AWS waits 60 s after it reports ``Disabled``): the consumer's own hold
-(weir.breaker) covers the batches delivered meanwhile. Run every minute, and on demand
+(weir.breaker.circuit) covers the batches delivered meanwhile. Run every minute, and on demand
 (``{"force": "open" | "closed" | "release", "reason": "..."}``).
 """
 
@@ -16,7 +16,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from weir.breaker import Breaker, State
+from weir.breaker.circuit import Breaker
+from weir.breaker.state import State
 from weir.observability import logger, metrics
 
 FORCES = {"open": State.OPEN, "closed": State.CLOSED, "release": None}

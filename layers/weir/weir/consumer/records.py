@@ -1,0 +1,63 @@
+"""A Kinesis record as the consumer reads it: the envelope it holds, or why it holds none; and the
+quarantine message a record that holds none becomes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.parser import parse
+from pydantic import ValidationError
+
+from weir.models import Event
+from weir.texts import iso_millis, problems
+
+QUARANTINE_KIND = "weir.quarantine"
+QUARANTINE_VERSION = 1
+
+
+class PoisonRecord(Exception):
+    """A record that can never be processed as it is (a permanent failure)."""
+
+
+def decode_event(record: KinesisStreamRecord) -> Event:
+    """The envelope in a Kinesis record, or :class:`PoisonRecord` saying why it is not one."""
+    try:
+        raw = base64.b64decode(record.kinesis.data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PoisonRecord(f"data is not base64: {exc}") from None
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonRecord(f"data is not JSON: {exc}") from None
+    try:
+        return parse(event=document, model=Event)
+    except ValidationError as exc:
+        raise PoisonRecord(f"invalid envelope: {problems(exc)}") from None
+
+
+def quarantine_body(record: KinesisStreamRecord, reason: str, now: datetime) -> str:
+    """A quarantine message: the raw record, where it came from, and why it is here."""
+    kinesis = record.kinesis
+    arrival = datetime.fromtimestamp(kinesis.approximate_arrival_timestamp, UTC)
+    shard_id = record.event_id.split(":", 1)[0] if record.event_id else None
+    return json.dumps(
+        {
+            "kind": QUARANTINE_KIND,
+            "version": QUARANTINE_VERSION,
+            "quarantined_at": iso_millis(now),
+            "reason": reason[:2000],
+            "record": {
+                "data": kinesis.data,
+                "partition_key": kinesis.partition_key,
+                "sequence_number": kinesis.sequence_number,
+                "shard_id": shard_id,
+                "approximate_arrival": iso_millis(arrival),
+                "event_source_arn": record.event_source_arn,
+            },
+        },
+        separators=(",", ":"),
+    )

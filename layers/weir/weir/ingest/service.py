@@ -1,0 +1,130 @@
+"""One ingest request: its events written to the stream, the rest spilled, the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from weir.config import IngestConfig
+from weir.deadline import Deadline, LambdaContextLike
+from weir.ingest.overflow import ENVELOPE_OVERHEAD_BYTES, OverflowItem, OverflowSpiller, SpillResult
+from weir.ingest.request import JSON_HEADERS, ApiResponse, RequestRejected, decode_body, parse_events
+from weir.models import Event
+from weir.observability import metrics, record_producer_stats
+from weir.producer import Producer, PutResult, Record
+
+
+class IngestService:
+    """Everything one ingest invocation needs, built once at cold start."""
+
+    def __init__(self, config: IngestConfig, producer: Producer, spiller: OverflowSpiller) -> None:
+        self.config = config
+        self.producer = producer
+        self.spiller = spiller
+
+    def handle(self, body: str | None, is_base64: bool, context: LambdaContextLike | None) -> IngestOutcome:
+        config = self.config
+        deadline = Deadline.for_invocation(context, config.deadline_seconds, config.safety_margin_seconds)
+        try:
+            raw = decode_body(body, is_base64, config.max_request_bytes)
+            events = parse_events(raw, config.max_events_per_request)
+            records = self._records(events)
+        except RequestRejected as rejected:
+            outcome = IngestOutcome(rejected.response(), rejected=True)
+            record_ingest_metrics(outcome)
+            return outcome
+        put = self.producer.put(records, deadline.sub(config.spill_reserve_seconds))
+        failed = put.failed_indexes
+        spill = self.spiller.spill(
+            [
+                OverflowItem(
+                    events[i].to_document(),
+                    put.outcomes[i].error_code or "Unknown",
+                    put.outcomes[i].error_message or "",
+                )
+                for i in failed
+            ],
+            deadline,
+        )
+        outcome = IngestOutcome(self._answer(events, put, failed, spill), put=put, spill=spill)
+        record_ingest_metrics(outcome)
+        return outcome
+
+    def _records(self, events: list[Event]) -> list[Record]:
+        limit = min(
+            self.producer.settings.limits.max_record_bytes,
+            self.config.overflow_max_message_bytes - ENVELOPE_OVERHEAD_BYTES,
+        )
+        records = []
+        for i, event in enumerate(events):
+            record = Record(event.to_record_data(), event.key)
+            if record.size > limit:
+                raise RequestRejected(
+                    413,
+                    f"event {i} ({event.event_id}) is {record.size} bytes as a record; the limit is {limit}",
+                )
+            records.append(record)
+        return records
+
+    def _answer(self, events: list[Event], put: PutResult, failed: list[int], spill: SpillResult) -> ApiResponse:
+        results: list[dict[str, Any]] = []
+        not_taken: list[str] = []
+        spilled = dict(zip(failed, spill.spilled, strict=True))
+        spill_errors = {failed[j]: outcome.error() for j, outcome in enumerate(spill.outcomes)}
+        for i, event in enumerate(events):
+            outcome = put.outcomes[i]
+            if outcome.ok:
+                results.append(
+                    {
+                        "event_id": event.event_id,
+                        "status": "written",
+                        "shard_id": outcome.shard_id,
+                        "sequence_number": outcome.sequence_number,
+                    }
+                )
+            elif spilled[i]:
+                results.append({"event_id": event.event_id, "status": "spilled"})
+            else:
+                not_taken.append(event.event_id)
+                results.append(
+                    {
+                        "event_id": event.event_id,
+                        "status": "not_taken",
+                        "error": f"stream: {outcome.error_code}; overflow queue: {spill_errors[i]}",
+                    }
+                )
+        accepted = len(events) - len(not_taken)
+        if not not_taken:
+            return ApiResponse(202, {"accepted": accepted, "events": results})
+        headers = dict(JSON_HEADERS)
+        headers["Retry-After"] = str(self.config.retry_after_seconds)
+        body = {
+            "message": "some events were not taken; send exactly those again",
+            "accepted": accepted,
+            "not_taken": not_taken,
+            "events": results,
+        }
+        return ApiResponse(503, body, headers)
+
+
+@dataclass
+class IngestOutcome:
+    response: ApiResponse
+    put: PutResult | None = None
+    spill: SpillResult | None = None
+    rejected: bool = False
+
+
+def record_ingest_metrics(outcome: IngestOutcome) -> None:
+    """Emit one request's figures as CloudWatch metrics (EMF, flushed by the handler)."""
+    if outcome.rejected:
+        metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
+        return
+    if outcome.put is not None:
+        record_producer_stats(outcome.put.stats)
+    if outcome.spill is not None:
+        spilled = sum(outcome.spill.spilled)
+        metrics.add_metric(name="EventsSpilled", unit=MetricUnit.Count, value=spilled)
+        metrics.add_metric(name="EventsNotTaken", unit=MetricUnit.Count, value=len(outcome.spill.spilled) - spilled)
