@@ -207,16 +207,26 @@ def test_an_in_progress_record_of_a_live_invocation_makes_the_record_retry(aws: 
     assert "free" in stored(aws)
 
 
-def test_when_every_record_fails_the_batch_raises_so_the_mapping_bisects_it(
-    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_when_every_record_fails_the_batch_raises_so_the_mapping_bisects_it(aws: dict[str, Any]) -> None:
     # The documented choice: Powertools raises BatchProcessingError; with BisectBatchOnFunctionError
     # Lambda splits the batch and retries the halves without using up MaximumRetryAttempts.
     aws["sink"].fail = lambda event: ClientError(
         {"Error": {"Code": "ResourceNotFoundException", "Message": "no such table"}}, "PutItem"
     )
     with pytest.raises(BatchProcessingError, match="All records failed"):
-        invoke(kinesis_event([(envelope_bytes(event_id=f"x-{i}"), "k") for i in range(3)]))
+        invoke(kinesis_event([(envelope_bytes(event_id=f"x-{i}", partition_key=f"k{i}"), f"k{i}") for i in range(3)]))
+
+
+def test_a_batch_of_one_key_whose_first_record_fails_answers_that_record_without_failing(aws: dict[str, Any]) -> None:
+    # GIVEN a batch of one partition key whose first event the sink refuses
+    aws["sink"].fail = lambda event: throttling(event) if event["event_id"] == "y-0" else None
+    event = kinesis_event([(envelope_bytes(event_id=f"y-{i}", partition_key="k"), "k") for i in range(3)])
+    # WHEN it is processed
+    response = invoke(event)
+    # THEN the invocation succeeds with that record reported (Lambda retries from it), and the later
+    # events of the key wait for it: none is stored before it
+    assert failures(response) == [event["Records"][0]["kinesis"]["sequenceNumber"]]
+    assert stored(aws) == []
 
 
 def test_a_failed_record_is_logged_with_its_event_id_as_correlation_id(

@@ -79,13 +79,16 @@ def test_every_record_ends_in_the_sink_the_quarantine_or_batch_item_failures(
         failed = {r["kinesis"]["sequenceNumber"] for r in event["Records"]}  # the whole batch is retried
     stored = {e["event_id"] for e in sink.stored}
     quarantined = {json.loads(b)["record"]["sequence_number"] for b in quarantine.bodies}
+    # Lambda checkpoints before the lowest sequence number reported and delivers the rest again
+    lowest = min((int(s) for s in failed), default=None)
     for i, record in enumerate(event["Records"]):
         sequence = record["kinesis"]["sequenceNumber"]
+        delivered_again = lowest is not None and int(sequence) >= lowest
         # never nowhere
-        assert f"e{i}" in stored or sequence in quarantined or sequence in failed, (i, specs[i])
+        assert f"e{i}" in stored or sequence in quarantined or delivered_again, (i, specs[i])
         # never a transient failure passed off as done
         if f"e{i}" in failing:
-            assert sequence in failed
+            assert delivered_again
     # a key's events reach the sink in stream order, and none after the key's first failure
     for key_name in {f"k{k}" for k, _ in specs}:
         order = [int(e["event_id"][1:]) for e in sink.stored if e["partition_key"] == key_name]
@@ -97,7 +100,7 @@ def test_every_record_ends_in_the_sink_the_quarantine_or_batch_item_failures(
             assert all(i < first_failure for i in order)
 
 
-def test_the_failure_report_is_exactly_the_failed_record_and_its_later_same_key_records() -> None:
+def test_the_failure_report_is_exactly_the_failed_record_and_the_rest_of_its_key_waits() -> None:
     # GIVEN records of keys a and b, and a transient failure on the second record of key a
     items = [
         (envelope_bytes(event_id="a1", partition_key="a"), "a"),
@@ -111,8 +114,9 @@ def test_the_failure_report_is_exactly_the_failed_record_and_its_later_same_key_
     sink = FakeSink({"a2"})
     # WHEN the batch is processed
     response = run(event, sink, FakeQuarantine(), workers=4)
-    # THEN a2 and a3 are reported, in stream order; b's records and a1 are stored
-    assert response == {"batchItemFailures": [{"itemIdentifier": sequence[2]}, {"itemIdentifier": sequence[4]}]}
+    # THEN a2 is reported; a3 is not tried (it comes after a2, so Lambda delivers it again with a2);
+    # b's records and a1 are stored
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence[2]}]}
     assert sorted(e["event_id"] for e in sink.stored) == ["a1", "b1", "b2"]
 
 

@@ -1,20 +1,34 @@
-"""Powertools' BatchProcessor, running different partition keys concurrently (docs/consumer.md)."""
+"""Powertools' BatchProcessor, running different partition keys concurrently (docs/consumer.md).
+
+Powertools' contract, kept: every record is handled by the record handler through Powertools' own
+per-record path (``_process_record``), a failure is reported by its sequence number in
+``batchItemFailures``, the failures are reported in the batch's order, a parser ``model=`` works, and
+``BatchProcessingError`` is raised only when every record of the batch was tried and failed.
+
+One deliberate difference, for the order of each key: after a record fails, the later records of its
+partition key are **not tried** (a key's events never reach the sink out of order). They are not
+reported as failures either: Lambda checkpoints before the lowest sequence number reported and
+delivers everything after it again, and a key's untried records always come after that key's
+failure. So a batch whose first record fails is answered with that one record, not with an
+invocation error (Powertools' all-failed rule counts only records that were tried).
+``process()`` returns ``("skipped", reason, record)`` for an untried record.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.types import BatchTypeModels
 
-
-class SkippedAfterEarlierFailure(Exception):
-    """A record not attempted because an earlier record of its partition key failed."""
+SKIPPED = "skipped"
+SKIP_REASON = "not tried: an earlier record of its partition key failed in this batch"
 
 
 class KeyThreads(Protocol):
@@ -27,43 +41,43 @@ class KeyThreads(Protocol):
 
 
 class KeyOrderedBatchProcessor(BatchProcessor):
-    """Powertools' BatchProcessor, running different partition keys concurrently.
+    """Powertools' BatchProcessor for Kinesis, running different partition keys concurrently.
 
-    Within a key, records run in sequence-number order; after a key's first failure its later
-    records are not attempted and are reported as failures too, so a key's events never reach
-    the sink out of order. Lambda checkpoints before the lowest reported sequence number and
-    delivers the rest again; idempotency makes the repeats harmless.
-
-    One thread pool per execution environment (the processor is built once and reused), not one
-    per batch. Records go through Powertools' own per-record path (``_process_record``, the method
-    its processors implement); a skipped record is failed through it too, by its handler.
+    Within a key, records run in sequence-number order (the batch's order), and stop at the key's
+    first failure. One thread pool per execution environment (the processor is built once and
+    reused), not one per batch.
     """
 
-    def __init__(self, max_workers: int, threads: KeyThreads | None = None) -> None:
-        super().__init__(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=True)
+    def __init__(
+        self,
+        max_workers: int,
+        threads: KeyThreads | None = None,
+        model: BatchTypeModels | None = None,
+        raise_on_entire_batch_failure: bool = True,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        super().__init__(
+            event_type=EventType.KinesisDataStreams,
+            model=model,
+            raise_on_entire_batch_failure=raise_on_entire_batch_failure,
+            logger=logger,
+        )
         self.max_workers = max(1, max_workers)
         self.threads = threads
         self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="key")
-        self._skipping = threading.local()
 
     def process(self) -> list[tuple[Any, ...]]:
         groups: OrderedDict[str, list[int]] = OrderedDict()
         for index, record in enumerate(self.records):
             groups.setdefault(str(record["kinesis"]["partitionKey"]), []).append(index)
         results: list[tuple[Any, ...]] = [()] * len(self.records)
-        handler = self.handler
-        self.handler = self._unless_skipped(handler)
 
         def run_key(indexes: list[int]) -> None:
             for position, index in enumerate(indexes):
                 results[index] = self._process_record(self.records[index])
                 if results[index][0] == "fail":
-                    self._skipping.on = True
-                    try:
-                        for later in indexes[position + 1 :]:
-                            results[later] = self._process_record(self.records[later])
-                    finally:
-                        self._skipping.on = False
+                    for later in indexes[position + 1 :]:
+                        results[later] = (SKIPPED, SKIP_REASON, self.records[later])
                     return
 
         keys = iter(groups.values())
@@ -83,27 +97,22 @@ class KeyOrderedBatchProcessor(BatchProcessor):
                 if self.threads is not None:
                     self.threads.finished()
 
-        try:
-            with self.threads.running(count) if self.threads is not None else contextlib.nullcontext():
-                if count == 1:
-                    worker()
-                else:
-                    for future in [self._pool.submit(worker) for _ in range(count)]:
-                        future.result()
-        finally:
-            self.handler = handler
-        # Report failures in stream order, whatever order the threads finished in.
-        self.fail_messages.sort(key=_sequence_number)
+        with self.threads.running(count) if self.threads is not None else contextlib.nullcontext():
+            if count == 1:
+                worker()
+            else:
+                for future in [self._pool.submit(worker) for _ in range(count)]:
+                    future.result()
+        self._in_batch_order(results)
         return results
 
-    def _unless_skipped(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        def handle(*args: Any, **kwargs: Any) -> Any:
-            if getattr(self._skipping, "on", False):
-                raise SkippedAfterEarlierFailure("an earlier record of this partition key failed")
-            return handler(*args, **kwargs)
-
-        return handle
-
-
-def _sequence_number(record: Any) -> int:
-    return int(record.kinesis.sequence_number)
+    def _in_batch_order(self, results: list[tuple[Any, ...]]) -> None:
+        """Powertools' lists as one thread would have filled them: in the batch's order, whatever
+        order the key threads finished in (the failure handler appends a failed record and its
+        exception together; the record is the one in that record's result)."""
+        position = {id(result[2]): index for index, result in enumerate(results) if result[0] == "fail"}
+        failures = sorted(zip(self.fail_messages, self.exceptions, strict=True), key=lambda f: position[id(f[0])])
+        self.fail_messages[:] = [message for message, _ in failures]
+        self.exceptions[:] = [exception for _, exception in failures]
+        successes = {id(result[2]): index for index, result in enumerate(results) if result[0] == "success"}
+        self.success_messages.sort(key=lambda message: successes[id(message)])
