@@ -2,8 +2,10 @@
 
 Runs the real process handler in-process against the local endpoint, with ``--latency-ms`` added to
 every DynamoDB call by a gateway fault (AWS's single-digit-ms latency, made explicit). Each case
-processes the same batches; the baseline (idempotency off, one key at a time) is measured in the
-same run, and every other case is reported as a ratio to it.
+processes the same batches; the baseline (Weir's own sink, one key at a time, single calls) is
+measured in the same run, and every other case is reported as a ratio to it. The cases with a
+Powertools record per event declare Weir's sink not idempotent, so the consumer keeps the record a
+fork's non-idempotent sink needs: what that record costs.
 
     python -m load.bench_consumer [--records 400] [--latency-ms 5] [--json build/bench/b3.json]
 """
@@ -147,6 +149,22 @@ def _standin(latency_ms: int, hash_keys: dict[str, str] | None = None) -> Iterat
         process.wait(timeout=10)
 
 
+class NotIdempotent:
+    """Weir's sink declared not idempotent: the consumer then keeps a Powertools idempotency record
+    per event, as it does for a fork's sink that sends a message (what that record costs)."""
+
+    idempotent = False
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+
+    def store(self, event: Any) -> bool:
+        return bool(self._sink.store(event))
+
+    def probe(self) -> bool:
+        return bool(self._sink.probe())
+
+
 class Context:
     function_name = "bench-process"
     function_version = "$LATEST"
@@ -198,9 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from weir import aws, domain
     from weir.config import ConsumerConfig
     from weir.consumer import wiring
-    from weir.consumer.batch import KeyOrderedBatchProcessor
-    from weir.consumer.dynamodb_sink import DynamoDBEventSink
-    from weir.consumer.processor import EventProcessor
+    from weir.consumer.sink import EventSink, SinkParts
 
     results: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack_context:
@@ -225,20 +241,22 @@ def main(argv: list[str] | None = None) -> int:
         def measure(
             name: str, idempotency: bool, workers: int, coalescing: bool = False, again: bool = False
         ) -> dict[str, Any]:
-            """One batch through the handler; ``again``: the batch is delivered once first, and what is
-            measured is its second delivery (every record a duplicate that idempotency answers)."""
+            """One batch through the handler's service; ``idempotency``: the sink declares itself not
+            idempotent, so the consumer keeps a Powertools record per event (what a fork's sink that
+            sends a message costs), else Weir's own sink, called directly. ``again``: the batch is
+            delivered once first, and what is measured is its second delivery (every record a duplicate)."""
             aws.reset_clients()
             os.environ["CONSUMER_KEY_CONCURRENCY"] = str(workers)
             os.environ["CONSUMER_WRITE_COALESCING"] = "true" if coalescing else "false"
             config = ConsumerConfig.from_env(os.environ)
-            service = wiring.build(config, domain.make_sink, os.environ)
-            if not idempotency:
-                sink = DynamoDBEventSink(
-                    aws.client("dynamodb", config.dynamodb_client_settings()), config.events_table_name
-                )
-                store: Callable[..., Any] = lambda event: {"stored": sink.store(event)}  # noqa: E731
-                service.processor = EventProcessor(service.processor._quarantine, store)
-            service.batch = KeyOrderedBatchProcessor(workers, service.writers)
+
+            def make_sink(parts: SinkParts) -> EventSink:
+                sink = domain.make_sink(parts)
+                if idempotency:
+                    return NotIdempotent(sink)
+                return sink
+
+            service = wiring.build(config, domain.EVENT_TYPES, make_sink, os.environ)
             service.handle_batch(_event(20, args.keys, 0), Context())  # warm up connections
             batch = _event(args.records, args.keys, 1)
             if again:
@@ -269,10 +287,13 @@ def main(argv: list[str] | None = None) -> int:
                 writes = delta("PutItem", "UpdateItem", "Statements")
                 row["dynamodb_calls_per_record"] = round(delta("PutItem", "UpdateItem", "BatchExecuteStatement"), 2)
                 row["writes_per_record"] = round(writes, 2)
-                # first delivery: the idempotency record, the event, the idempotency record completed;
-                # a duplicate: the idempotency put that finds the record (a statement first, then the
-                # single call for the old item, when coalesced)
-                expected = (2 if coalescing else 1) if again else (3 if idempotency else 1)
+                # Weir's sink: its one conditional put, first delivery or duplicate (a duplicate's
+                # INSERT fails in its round and is answered as the put's failed condition).
+                # A Powertools record: the lock, the event, the completion; a duplicate: the lock put
+                # that finds the record (a statement first, then the single call for the old item,
+                # when coalesced).
+                duplicate_lock = 2 if coalescing else 1
+                expected = (duplicate_lock if again else 3) if idempotency else 1
                 assert round(writes, 2) == expected, (row, after, calls_before)
             print(
                 f"  {name:<48} {row['ms_per_record']:>7.2f} ms/record  cpu {row['cpu_ms_per_record']:>5.2f} ms  "
@@ -286,26 +307,29 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"B3 consumer, {args.records} records/batch over {args.keys} keys, +{args.latency_ms} ms per DynamoDB call"
         )
-        baseline = measure("baseline: no idempotency, 1 key at a time", False, 1)
+        baseline = measure("baseline: Weir's sink, 1 key at a time, single calls", False, 1)
         results.append(baseline)
         for name, idem, workers in [
-            ("idempotency, 1 key at a time", True, 1),
-            ("no idempotency, 8 keys at a time", False, 8),
-            ("idempotency, 8 keys at a time", True, 8),
-            ("idempotency, 16 keys at a time", True, 16),
-            ("idempotency, 32 keys at a time", True, 32),
+            ("Powertools record per event, 1 key at a time", True, 1),
+            ("Weir's sink, 8 keys at a time", False, 8),
+            ("Powertools record per event, 8 keys at a time", True, 8),
+            ("Weir's sink, 32 keys at a time", False, 32),
+            ("Powertools record per event, 32 keys at a time", True, 32),
         ]:
             results.append(measure(name, idem, workers))
         if args.backend != "inprocess":  # moto cannot run the PartiQL batches; the gateway can
-            for workers in (8, 16, 32):
-                results.append(measure(f"idempotency, {workers} keys, coalesced writes", True, workers, True))
+            for workers in (8, 16):
+                results.append(measure(f"Weir's sink, {workers} keys, coalesced writes", False, workers, True))
+            results.append(measure("Powertools record per event, 32 keys, coalesced writes", True, 32, True))
+            results.append(measure("Weir's sink, 32 keys, coalesced writes (the defaults)", False, 32, True))
         if args.backend == "standin":  # its tables keep their items: a redelivery finds them
             first = results[-1]
-            for name, workers, coalescing in [
-                ("duplicates, 32 keys, single calls", 32, False),
-                ("duplicates, 32 keys, coalesced writes (defaults)", 32, True),
+            for name, idem, workers, coalescing in [
+                ("duplicates, Weir's sink, 32 keys, single calls", False, 32, False),
+                ("duplicates, Weir's sink, 32 keys, coalesced writes (the defaults)", False, 32, True),
+                ("duplicates, Powertools record, 32 keys, coalesced writes", True, 32, True),
             ]:
-                row = measure(name, True, workers, coalescing, again=True)
+                row = measure(name, idem, workers, coalescing, again=True)
                 row["ratio_to_first_delivery_at_defaults"] = round(
                     row["records_per_second_per_batch"] / first["records_per_second_per_batch"], 2
                 )

@@ -1,5 +1,5 @@
-"""The load test's events: envelopes with fresh ids, spread over partition keys, payloads from the
-domain (``weir.domain.example_payload``), so a fork's schema reaches the load test unedited.
+"""The load test's events: envelopes with fresh ids, spread over partition keys, types and payloads
+from the domain (``weir.domain.example_event``), so a fork's types reach the load test unedited.
 Kept apart from the locustfile, which patches the interpreter (gevent) when it is imported."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from weir.domain import example_payload
+from weir.domain import example_event
 
 
 def make_events(count: int, keys: int = 256) -> list[dict[str, Any]]:
@@ -18,13 +18,14 @@ def make_events(count: int, keys: int = 256) -> list[dict[str, Any]]:
     events = []
     for i in range(count):
         event_id = uuid.uuid4()
+        type_, payload = example_event(i)
         events.append(
             {
                 "event_id": f"load-{event_id}",
-                "type": "load.event",
+                "type": type_,
                 "occurred_at": now,
                 "partition_key": f"load-key-{event_id.int % keys}",
-                "payload": example_payload(i),
+                "payload": payload,
             }
         )
     return events

@@ -38,13 +38,14 @@ def _fresh_clients() -> Iterator[None]:
 @pytest.fixture
 def any_payload(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests of the core that need a payload of their own (non-ASCII, megabytes) whatever the
-    domain's ``Payload`` is: the core validates payloads with ``weir.domain.Payload``, looked up when
-    an event is validated, so this puts in one that takes any JSON object, as Weir's own does."""
+    domain's event types are: the handlers take ``weir.domain.EVENT_TYPES`` when they build their
+    service, so this puts in one that takes any type with any JSON object, as Weir's own does."""
     from pydantic import BaseModel, ConfigDict
 
     from weir import domain
+    from weir.payloads import EventTypes
 
     class AnyPayload(BaseModel):
         model_config = ConfigDict(extra="allow", frozen=True)
 
-    monkeypatch.setattr(domain, "Payload", AnyPayload)
+    monkeypatch.setattr(domain, "EVENT_TYPES", EventTypes({}, other=AnyPayload))

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from weir import domain
+from weir.models import Event
+from weir.payloads import TypedEvent
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -20,13 +22,15 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def envelope(**overrides: Any) -> dict[str, Any]:
-    """A valid event envelope; keyword arguments replace or (with None) remove fields."""
+    """A valid event envelope, of a type and payload the domain takes (``weir.domain.example_event``);
+    keyword arguments replace or (with None) remove fields."""
+    type_, payload = domain.example_event(1)
     event: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
-        "type": "order.created",
+        "type": type_,
         "occurred_at": "2026-11-23T12:00:00Z",
         "partition_key": "customer-1",
-        "payload": domain.example_payload(1),
+        "payload": payload,
     }
     for key, value in overrides.items():
         if value is None:
@@ -89,3 +93,8 @@ def kinesis_event(items: list[tuple[bytes, str]], first_sequence: int = FIRST_SE
 
 def envelope_bytes(**overrides: Any) -> bytes:
     return json.dumps(envelope(**overrides)).encode()
+
+
+def typed_event(**overrides: Any) -> TypedEvent[Any]:
+    """:func:`envelope` as a sink receives it: validated by the domain's event types."""
+    return domain.EVENT_TYPES.validate(Event.model_validate(envelope(**overrides)))

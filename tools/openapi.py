@@ -1,8 +1,11 @@
-"""``make openapi``: the payload schema in docs/openapi.yaml, derived from weir.domain.Payload.
+"""``make openapi``: the envelope schemas of docs/openapi.yaml, derived from weir.domain.EVENT_TYPES.
 
-The API document's ``Envelope.payload`` is the JSON Schema of the domain's ``Payload`` (pydantic's),
-written on its line as JSON (valid YAML). ``--check`` exits 1 when the document is out of date; a
-test runs it, so the document can never disagree with the model the API validates with.
+The API document's ``Envelope`` is written from the domain's event types: the envelope's own fields
+(``EnvelopeFields``, by hand in the document) with each type's payload schema (pydantic's JSON Schema
+of its model). A stream that takes named types gets one schema per type, told apart by ``type`` (a
+discriminator); one that takes any type gets one schema. The generated part sits between two marker
+lines, each schema on its line as JSON (valid YAML). ``--check`` exits 1 when the document is out of
+date; a test runs it, so the document can never disagree with the models the API validates with.
 """
 
 from __future__ import annotations
@@ -14,19 +17,59 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from weir.domain import Payload
+from pydantic import BaseModel
+
+from weir.domain import EVENT_TYPES
+from weir.payloads import EventTypes
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.yaml"
-# The Envelope schema's payload line (8 spaces: components.schemas.Envelope.properties.payload).
-PAYLOAD_LINE = re.compile(r"^(        payload: ).*$", re.MULTILINE)
+BEGIN = "    # --- written by make openapi from weir.domain.EVENT_TYPES (tools/openapi.py); do not edit ---"
+END = "    # --- end of what make openapi writes ---"
+REGION = re.compile(rf"^{re.escape(BEGIN)}\n.*?^{re.escape(END)}$", re.MULTILINE | re.DOTALL)
+FIELDS = {"$ref": "#/components/schemas/EnvelopeFields"}
 
 
-def payload_schema() -> str:
-    schema = Payload.model_json_schema()
+def payload_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
     schema.pop("title", None)
-    return json.dumps(_inline(schema, definitions, ()), sort_keys=True, separators=(", ", ": "))
+    inlined: dict[str, Any] = _inline(schema, definitions, ())
+    return inlined
+
+
+def payload_schemas(event_types: EventTypes = EVENT_TYPES) -> dict[str, dict[str, Any]]:
+    """Each named type's payload schema; ``*`` for the model of any other type, if the stream takes them."""
+    found = {type_: payload_schema(model) for type_, model in event_types}
+    if event_types.other is not None:
+        found["*"] = payload_schema(event_types.other)
+    return found
+
+
+def envelope_schemas(event_types: EventTypes = EVENT_TYPES) -> dict[str, Any]:
+    """The document's generated schemas, by name."""
+    named = [type_ for type_, _ in event_types]
+    schemas: dict[str, Any] = {}
+    for type_, schema in payload_schemas(event_types).items():
+        if type_ == "*":
+            narrowed: dict[str, Any] = {"payload": schema}
+            if named:
+                narrowed["type"] = {"not": {"enum": named}}
+            schemas["Envelope.other" if named else "Envelope"] = {"allOf": [FIELDS, {"properties": narrowed}]}
+        else:
+            schemas[f"Envelope.{type_}"] = {
+                "allOf": [FIELDS, {"properties": {"type": {"enum": [type_]}, "payload": schema}}]
+            }
+    if named:
+        refs = {name: f"#/components/schemas/{name}" for name in schemas}
+        envelope: dict[str, Any] = {"oneOf": [{"$ref": ref} for ref in refs.values()]}
+        if event_types.other is None:
+            envelope["discriminator"] = {
+                "propertyName": "type",
+                "mapping": {type_: refs[f"Envelope.{type_}"] for type_ in named},
+            }
+        schemas = {"Envelope": envelope, **schemas}
+    return schemas
 
 
 def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...]) -> Any:
@@ -37,7 +80,7 @@ def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...]) -> An
         if reference.startswith("#/$defs/"):
             name = reference.rsplit("/", 1)[-1]
             if name in seen:
-                raise ValueError(f"Payload: {name} contains itself; the API document cannot inline it")
+                raise ValueError(f"a payload model's {name} contains itself; the API document cannot inline it")
             return _inline(definitions[name], definitions, (*seen, name))
         return {key: _inline(value, definitions, seen) for key, value in node.items()}
     if isinstance(node, list):
@@ -45,10 +88,14 @@ def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...]) -> An
     return node
 
 
-def render(document: str) -> str:
-    if len(PAYLOAD_LINE.findall(document)) != 1:
-        raise ValueError(f"{DOCUMENT}: expected exactly one Envelope payload line")
-    return PAYLOAD_LINE.sub(lambda m: m.group(1) + payload_schema(), document)
+def render(document: str, event_types: EventTypes = EVENT_TYPES) -> str:
+    if len(REGION.findall(document)) != 1:
+        raise ValueError(f"{DOCUMENT}: expected exactly one region between the make openapi markers")
+    lines = [
+        f"    {name}: {json.dumps(schema, sort_keys=True, separators=(', ', ': '))}"
+        for name, schema in envelope_schemas(event_types).items()
+    ]
+    return REGION.sub(lambda m: "\n".join([BEGIN, *lines, END]), document)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = render(current)
     if args.check:
         if wanted != current:
-            print(f"{DOCUMENT} is out of date with weir.domain.Payload: run make openapi", file=sys.stderr)
+            print(f"{DOCUMENT} is out of date with weir.domain.EVENT_TYPES: run make openapi", file=sys.stderr)
             return 1
         return 0
     DOCUMENT.write_text(wanted)

@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from weir import domain
 from weir.aggregates import wiring
 from weir.aggregates.service import AggregatesService
 from weir.config import AggregatesConfig
@@ -18,7 +19,7 @@ from weir.observability import logger, metrics, tracer
 @cache
 def service() -> AggregatesService:
     """Built on the first invocation of an execution environment, then reused."""
-    return wiring.build(AggregatesConfig.from_env(os.environ))
+    return wiring.build(AggregatesConfig.from_env(os.environ), domain.EVENT_TYPES)
 
 
 @logger.inject_lambda_context

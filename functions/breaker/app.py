@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from weir import domain
 from weir.breaker import wiring
 from weir.breaker.control import BreakerControl
 from weir.config import BreakerConfig
@@ -18,7 +19,7 @@ from weir.observability import logger, metrics, tracer
 @cache
 def control() -> BreakerControl:
     """Built on the first invocation of an execution environment, then reused."""
-    return wiring.build(BreakerConfig.from_env(os.environ))
+    return wiring.build(BreakerConfig.from_env(os.environ), domain.make_sink, os.environ)
 
 
 @logger.inject_lambda_context

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from weir import domain
 from weir.config import IngestConfig
 from weir.ingest import wiring
 from weir.ingest.service import IngestService
@@ -18,7 +19,7 @@ from weir.observability import logger, metrics, tracer
 @cache
 def service() -> IngestService:
     """Built on the first invocation of an execution environment, then reused."""
-    return wiring.build(IngestConfig.from_env(os.environ))
+    return wiring.build(IngestConfig.from_env(os.environ), domain.EVENT_TYPES)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

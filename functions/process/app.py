@@ -19,7 +19,7 @@ from weir.observability import logger, metrics, tracer
 @cache
 def service() -> ConsumerService:
     """Built on the first invocation of an execution environment, then reused."""
-    return wiring.build(ConsumerConfig.from_env(os.environ), domain.make_sink, os.environ)
+    return wiring.build(ConsumerConfig.from_env(os.environ), domain.EVENT_TYPES, domain.make_sink, os.environ)
 
 
 @logger.inject_lambda_context

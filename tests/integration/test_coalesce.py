@@ -90,6 +90,49 @@ def test_an_existing_key_ends_as_the_single_call_would_condition_and_old_item_in
     assert (writers.stats["batches"], writers.stats["fallback"]) == (1, 1)
 
 
+def first_copy(writers: CoalescingDynamoDB, name: str, key: str, **extra: Any) -> dict[str, Any]:
+    """A first-copy-wins put, as Weir's sink makes: conditioned on exactly attribute_not_exists(key)."""
+    return writers.put_item(
+        TableName=name,
+        Item={"id": {"S": key}, "n": {"N": "1"}},
+        ConditionExpression="attribute_not_exists(id)",
+        **extra,
+    )
+
+
+def test_a_duplicate_first_copy_put_fails_its_condition_in_its_round_with_no_second_call(
+    table: tuple[Any, str],
+) -> None:
+    # GIVEN a stored item, and a round of first-copy puts: one of them a duplicate
+    client, name = table
+    client.put_item(TableName=name, Item={"id": {"S": "taken"}, "n": {"N": "0"}})
+    writers = CoalescingDynamoDB(client, {name: "id"}, linger_seconds=1.0)
+    results = in_threads(3, writers, lambda i: first_copy(writers, name, ["taken", "a", "b"][i]))
+    # THEN the duplicate raises what the single call raises, the client's own exception class, and
+    # its INSERT's DuplicateItem was the only write it made: one batch, no single call after it
+    raised = results[0]
+    assert isinstance(raised, client.exceptions.ConditionalCheckFailedException)
+    assert raised.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert results[1:] == [{}, {}]
+    assert (writers.stats["batches"], writers.stats["condition_failed"], writers.stats["fallback"]) == (1, 1, 0)
+    assert client.get_item(TableName=name, Key={"id": {"S": "taken"}})["Item"]["n"] == {"N": "0"}
+
+
+def test_a_duplicate_that_asks_for_the_old_item_still_gets_it_from_the_single_call(table: tuple[Any, str]) -> None:
+    client, name = table
+    client.put_item(TableName=name, Item={"id": {"S": "taken"}, "n": {"N": "0"}})
+    writers = CoalescingDynamoDB(client, {name: "id"}, linger_seconds=1.0)
+    results = in_threads(
+        2,
+        writers,
+        lambda i: first_copy(writers, name, ["taken", "a"][i], ReturnValuesOnConditionCheckFailure="ALL_OLD"),
+    )
+    raised = results[0]
+    assert isinstance(raised, ClientError)
+    assert raised.response["Item"]["n"] == {"N": "0"}  # type: ignore[typeddict-item]
+    assert writers.stats["fallback"] == 1
+
+
 def test_a_lone_writer_calls_directly_and_a_duplicate_costs_one_call(table: tuple[Any, str]) -> None:
     """One writing thread (a single hot key, ConsumerKeyConcurrency=1): no one-statement batch, so a
     duplicate delivery's failed condition is one call, not a batch and then the single call."""

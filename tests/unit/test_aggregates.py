@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, Field
 
-from weir import domain
 from weir.aggregates.service import AggregatesService
 from weir.aggregates.window import POISON_TYPE, Counted, Window
+from weir.payloads import EventTypes
 
 WINDOW = {"start": "2026-12-02T10:00:00Z", "end": "2026-12-02T10:01:00Z"}
 
@@ -70,7 +71,7 @@ def record(
         "event_id": event_id,
         "type": type_,
         "occurred_at": "2026-12-02T10:00:00Z",
-        "payload": domain.example_payload(1),
+        "payload": {"n": 1},
     }
     return {
         "kinesis": {"data": base64.b64encode(json.dumps(envelope).encode()).decode(), "sequenceNumber": str(seq)},
@@ -98,9 +99,17 @@ def event(
     }
 
 
-def service() -> tuple[AggregatesService, FakeClaims, FakeStore]:
+class AnyPayload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# The counting is the core's, whatever a domain's types are: these tests take any type and payload.
+ANY_TYPE = EventTypes({}, other=AnyPayload)
+
+
+def service(event_types: EventTypes = ANY_TYPE) -> tuple[AggregatesService, FakeClaims, FakeStore]:
     claims, store = FakeClaims(), FakeStore()
-    return AggregatesService(claims, store), claims, store
+    return AggregatesService(event_types, claims, store), claims, store
 
 
 def test_counts_travel_in_the_state_and_are_committed_only_when_the_window_ends() -> None:
@@ -244,3 +253,18 @@ def test_whatever_is_delivered_twice_each_event_id_is_counted_once(
     for type_ in first_type.values():
         expected[type_] = expected.get(type_, 0) + 1
     assert store.totals() == expected
+
+
+def test_an_event_the_first_consumer_would_quarantine_counts_as_poison() -> None:
+    # GIVEN a stream that takes order.placed with an amount, and nothing else
+    class Placed(BaseModel):
+        amount: int = Field(ge=0)
+
+    svc, _, _ = service(EventTypes({"order.placed": Placed}))
+    good, unknown, bad = record("a", seq=1), record("b", "order.lost", seq=2), record("c", seq=3)
+    for item, payload in ((good, {"amount": 5}), (unknown, {"amount": 5}), (bad, {"amount": -1})):
+        document = json.loads(base64.b64decode(item["kinesis"]["data"]))
+        item["kinesis"]["data"] = base64.b64encode(json.dumps({**document, "payload": payload}).encode()).decode()
+    # WHEN counted THEN the type it does not take and the payload that does not fit are poison
+    answer = svc.handle(event([good, unknown, bad], {}))
+    assert answer["state"]["counts"] == {"order.placed": 1, POISON_TYPE: 2}

@@ -13,7 +13,6 @@ from tests.fakes import FakeClock
 from weir.breaker.circuit import Breaker
 from weir.breaker.control import BreakerControl
 from weir.breaker.dynamodb import DynamoDBStore
-from weir.breaker.probes import write_probe
 from weir.breaker.state import BreakerSettings, State, Status
 from weir.deadline import Deadline
 
@@ -241,13 +240,6 @@ def test_the_shared_run_of_failures_counts_lapses_and_resets_in_dynamodb(dynamod
     store.reset_failures()
     assert store.add_failure(1062.0, 60) == 1
     assert store.read() == Status()  # the breaker's own item is another key
-
-
-def test_the_write_probe_exercises_the_write_path_and_writes_nothing(dynamodb: object) -> None:
-    probe = write_probe(dynamodb, "events", "event_id")
-    assert probe() is True
-    assert dynamodb.scan(TableName="events")["Count"] == 0  # type: ignore[attr-defined]
-    assert write_probe(dynamodb, "missing-table", "event_id")() is False
 
 
 # --- the breaker function ------------------------------------------------------------------

@@ -1,13 +1,18 @@
 """The process handler with real Kinesis events, against moto's DynamoDB and SQS (tables from template.yaml).
 
 The sink is whatever ``weir.domain.make_sink`` makes, watched by a :class:`SinkSpy`: these tests hold
-for any domain a fork puts in place (tests/unit/test_fork_guide.py runs them with the guide's).
-Weir's own sink is tested in tests/unit/test_sinks.py."""
+for any domain a fork puts in place (tests/unit/test_fork_guide.py runs them with the guide's, whose
+sink is not idempotent by itself). They state what a user sees: each event stored once, whichever way
+a copy comes back; the consumer's counts; nothing lost. Weir's own sink is tested in
+tests/unit/test_sinks.py; Powertools' idempotency records, kept for a sink that is not idempotent
+by itself, in tests/unit/test_exactly_once.py."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,10 +23,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import functions.process.app as process_app
-from tests.factories import envelope, envelope_bytes, kinesis_event, load_event
+from tests.factories import envelope, envelope_bytes, kinesis_event, kinesis_record, load_event
 from tests.fakes import FakeLambdaContext
 from tests.stack import create_consumer_resources
 from weir.consumer.sink import EventSink
+from weir.payloads import TypedEvent
 
 EVENTS = "weir-test-events"
 IDEMPOTENCY = "weir-test-idempotency"
@@ -35,18 +41,27 @@ class SinkSpy:
         self.calls: list[str] = []
         self.answers: list[tuple[str, bool]] = []
         self.fail: Callable[[dict[str, Any]], Exception | None] | None = None
+        self.lock = threading.Lock()
 
     def wrap(self, sink: EventSink) -> EventSink:
         spy = self
 
         class Watched:
-            def store(self, event: dict[str, Any]) -> bool:
-                spy.calls.append(event["event_id"])
-                if spy.fail is not None and (error := spy.fail(event)) is not None:
+            idempotent = sink.idempotent
+
+            def store(self, event: TypedEvent[Any]) -> bool:
+                document = event.envelope.to_document()
+                with spy.lock:
+                    spy.calls.append(event.event_id)
+                if spy.fail is not None and (error := spy.fail(document)) is not None:
                     raise error
                 answer = sink.store(event)
-                spy.answers.append((event["event_id"], answer))
+                with spy.lock:
+                    spy.answers.append((event.event_id, answer))
                 return answer
+
+            def probe(self) -> bool:
+                return sink.probe()
 
         return Watched()
 
@@ -65,7 +80,7 @@ def sink(monkeypatch: pytest.MonkeyPatch) -> SinkSpy:
 
     spy = SinkSpy()
     make_sink = domain.make_sink
-    monkeypatch.setattr(domain, "make_sink", lambda dynamodb, environ: spy.wrap(make_sink(dynamodb, environ)))
+    monkeypatch.setattr(domain, "make_sink", lambda parts: spy.wrap(make_sink(parts)))
     return spy
 
 
@@ -99,6 +114,20 @@ def quarantined(aws: dict[str, Any]) -> list[dict[str, Any]]:
 
 def failures(response: dict[str, Any]) -> list[str]:
     return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def counted(capsys: pytest.CaptureFixture[str]) -> Counter[str]:
+    """The consumer's counts in the metrics (EMF) its invocations printed since the last call."""
+    totals: Counter[str] = Counter()
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        blob = json.loads(line)
+        for definition in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in definition["Metrics"]:
+                value = blob[metric["Name"]]
+                totals[metric["Name"]] += int(sum(value) if isinstance(value, list) else value)
+    return totals
 
 
 def test_a_batch_of_valid_events_is_stored_with_no_failures(aws: dict[str, Any]) -> None:
@@ -139,72 +168,85 @@ def test_a_poison_record_in_the_middle_is_quarantined_and_the_rest_stored(aws: d
     assert "occurred_at" in message["reason"]
 
 
-def test_the_same_batch_delivered_twice_writes_each_event_once(aws: dict[str, Any]) -> None:
+# --- each way a copy comes back: stored once, counted once ------------------------------------
+
+
+def test_the_same_batch_delivered_again_stores_nothing_twice_and_counts_duplicates(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     event = kinesis_event([(envelope_bytes(event_id=f"d-{i}"), "k") for i in range(5)])
-    invoke(event)
-    calls = list(aws["sink"].calls)
-    assert sorted(stored(aws)) == [f"d-{i}" for i in range(5)]
     assert invoke(event) == {"batchItemFailures": []}
-    assert aws["sink"].calls == calls  # idempotency answered the second delivery: the sink was not called
+    assert counted(capsys)["EventsStored"] == 5
+    assert invoke(event) == {"batchItemFailures": []}
+    assert sorted(stored(aws)) == [f"d-{i}" for i in range(5)]
+    second = counted(capsys)
+    assert (second["EventsStored"], second["DuplicateEvents"]) == (0, 5)
 
 
-def test_an_event_already_stored_but_unknown_to_idempotency_is_not_rewritten(aws: dict[str, Any]) -> None:
-    # the idempotency record expired (TTL) but the event is in the table: the conditional write keeps it
-    invoke(kinesis_event([(envelope_bytes(event_id="old"), "k")]))
-    aws["dynamodb"].delete_item(TableName=IDEMPOTENCY, Key={"id": {"S": next(iter(_idempotency_ids(aws)))}})
-    assert invoke(kinesis_event([(envelope_bytes(event_id="old"), "k")])) == {"batchItemFailures": []}
-    # the sink was called again and kept the first copy (EventSink's contract: False, already there)
-    assert aws["sink"].answers == [("old", True), ("old", False)]
+def test_a_producer_retry_with_a_new_sequence_number_is_stored_once(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN one event written twice by a producer that retried after a lost answer: two records,
+    # two sequence numbers, in one batch and again in the next
+    data = envelope_bytes(event_id="retried", partition_key="k")
+    first = kinesis_event([(data, "k"), (envelope_bytes(event_id="other", partition_key="j"), "j"), (data, "k")])
+    later = kinesis_event([(data, "k")], first_sequence=int(first["Records"][-1]["kinesis"]["sequenceNumber"]) + 7)
+    assert failures(invoke(first)) == []
+    assert failures(invoke(later)) == []
+    assert sorted(stored(aws)) == ["other", "retried"]
+    counts = counted(capsys)
+    assert (counts["EventsStored"], counts["DuplicateEvents"]) == (2, 2)
 
 
-def _idempotency_ids(aws: dict[str, Any]) -> list[str]:
-    return [item["id"]["S"] for item in aws["dynamodb"].scan(TableName=IDEMPOTENCY)["Items"]]
+def test_a_copy_redriven_later_or_read_from_a_child_shard_is_stored_once(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = envelope_bytes(event_id="moved", partition_key="k")
+    assert failures(invoke(kinesis_event([(data, "k")]))) == []
+    # a redriven copy: re-put days later (a new sequence number, a later arrival); and the copy a
+    # child shard holds after a split (another shard's record)
+    redriven = kinesis_record(data, "k", sequence=10**55)
+    redriven["kinesis"]["approximateArrivalTimestamp"] += 3 * 86_400
+    child = kinesis_record(data, "k", sequence=10**55 + 1, shard="shardId-000000000002")
+    for copy in (redriven, child):
+        assert failures(invoke({"Records": [copy]})) == []
+    assert stored(aws) == ["moved"]
+    counts = counted(capsys)
+    assert (counts["EventsStored"], counts["DuplicateEvents"]) == (1, 2)
 
 
-def test_idempotency_records_are_keyed_on_event_id_and_expire(aws: dict[str, Any]) -> None:
-    invoke(kinesis_event([(envelope_bytes(event_id="ttl-1"), "k")]))
-    [item] = aws["dynamodb"].scan(TableName=IDEMPOTENCY)["Items"]
-    assert item["status"]["S"] == "COMPLETED"
-    ttl = int(item["expiration"]["N"])
-    assert ttl - time.time() == pytest.approx(691200, abs=120)  # the template's IdempotencyTtlSeconds
-
-
-def _in_progress(aws: dict[str, Any], event_id: str, expires_in_ms: int) -> None:
-    """An IN_PROGRESS record as a timed-out invocation leaves it."""
-    invoke(kinesis_event([(envelope_bytes(event_id="probe"), "k")]))
-    [probe] = list(aws["dynamodb"].scan(TableName=IDEMPOTENCY)["Items"])
-    key_prefix = probe["id"]["S"].rsplit("#", 1)[0]
-    import hashlib
-
-    digest = hashlib.md5(json.dumps(event_id).encode(), usedforsecurity=False).hexdigest()
-    aws["dynamodb"].put_item(
-        TableName=IDEMPOTENCY,
-        Item={
-            "id": {"S": f"{key_prefix}#{digest}"},
-            "status": {"S": "INPROGRESS"},
-            "expiration": {"N": str(int(time.time()) + 3600)},
-            "in_progress_expiration": {"N": str(int(time.time() * 1000) + expires_in_ms)},
-        },
+def test_a_throttled_sink_then_a_retry_stores_the_event_once_and_counts_it_once(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws["sink"].fail = lambda event: throttling(event) if event["event_id"] == "slow" else None
+    event = kinesis_event(
+        [
+            (envelope_bytes(event_id="slow", partition_key="k"), "k"),
+            (envelope_bytes(event_id="fine", partition_key="j"), "j"),
+        ]
     )
+    assert failures(invoke(event)) == [event["Records"][0]["kinesis"]["sequenceNumber"]]
+    aws["sink"].fail = None
+    # Lambda delivers the batch again from the failed record
+    assert failures(invoke(event)) == []
+    assert sorted(stored(aws)) == ["fine", "slow"]
+    counts = counted(capsys)
+    assert (counts["EventsStored"], counts["DuplicateEvents"], counts["RecordsFailed"]) == (2, 1, 1)
 
 
-def test_an_in_progress_record_left_by_a_timed_out_invocation_does_not_block_the_event(aws: dict[str, Any]) -> None:
-    # GIVEN an IN_PROGRESS record whose invocation's time ran out a second ago
-    _in_progress(aws, "stuck", expires_in_ms=-1000)
-    # WHEN the event is delivered again
-    response = invoke(kinesis_event([(envelope_bytes(event_id="stuck"), "k")]))
-    # THEN it is processed
-    assert response == {"batchItemFailures": []}
-    assert "stuck" in stored(aws)
-
-
-def test_an_in_progress_record_of_a_live_invocation_makes_the_record_retry(aws: dict[str, Any]) -> None:
-    _in_progress(aws, "busy", expires_in_ms=60_000)
-    event = kinesis_event([(envelope_bytes(event_id="busy"), "k"), (envelope_bytes(event_id="free"), "j")])
-    response = invoke(event)
-    assert failures(response) == [event["Records"][0]["kinesis"]["sequenceNumber"]]
-    assert "busy" not in stored(aws)
-    assert "free" in stored(aws)
+def test_a_poison_record_delivered_again_is_quarantined_once(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN poison behind an event whose sink write fails: Lambda delivers both again from the event
+    aws["sink"].fail = lambda event: throttling(event) if event["event_id"] == "first" else None
+    event = kinesis_event([(envelope_bytes(event_id="first", partition_key="a"), "a"), (b"\x00 not json", "b")])
+    assert failures(invoke(event)) == [event["Records"][0]["kinesis"]["sequenceNumber"]]
+    aws["sink"].fail = None
+    assert failures(invoke(event)) == []
+    # THEN one quarantine message, counted once; the redelivery counted as such
+    assert len(quarantined(aws)) == 1
+    counts = counted(capsys)
+    assert (counts["RecordsQuarantined"], counts["PoisonRedelivered"]) == (1, 1)
 
 
 def test_when_every_record_fails_the_batch_raises_so_the_mapping_bisects_it(aws: dict[str, Any]) -> None:
@@ -316,27 +358,3 @@ def test_a_sink_that_keeps_throttling_opens_the_breaker_and_later_batches_are_he
     assert failures(invoke(second)) == []
     assert {"b-0", "b-1", "b-2"} <= set(stored(aws))
     assert breaker.status(fresh=True).state is State.CLOSED
-
-
-def test_the_idempotency_layer_is_configured_before_any_key_thread_calls_it() -> None:
-    """Powertools' configure() marks the layer configured before it sets the key and the expiry; the
-    first calls of 32 key threads at once could use a half-set layer. Configured up front, there is
-    nothing left for them to race on."""
-    from weir.config import ConsumerConfig
-    from weir.consumer.idempotency import idempotency_layer
-
-    config = ConsumerConfig.from_env(
-        {
-            "EVENTS_TABLE_NAME": "events",
-            "IDEMPOTENCY_TABLE_NAME": "idempotency",
-            "QUARANTINE_QUEUE_URL": "https://sqs.example/q",
-            "LARGE_MESSAGE_BUCKET_NAME": "bodies",
-            "IDEMPOTENCY_TTL_SECONDS": "7200",
-        }
-    )
-    layer, settings = idempotency_layer(config, object())
-    assert layer.configured
-    assert layer.event_key_jmespath == "event_id"
-    assert layer.event_key_compiled_jmespath is not None
-    assert layer.expires_after_seconds == 7200 == settings.expires_after_seconds
-    assert layer.raise_on_no_idempotency_key is True

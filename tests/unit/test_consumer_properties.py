@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.factories import envelope_bytes, kinesis_event
+from weir import domain
 from weir.consumer.batch import KeyOrderedBatchProcessor
 from weir.consumer.processor import EventProcessor
+from weir.payloads import TypedEvent
 
 
 class Throttled(Exception):
@@ -28,7 +30,8 @@ class FakeSink:
         self.stored: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
-    def store(self, event: dict[str, Any]) -> bool:
+    def store(self, typed: TypedEvent[Any]) -> bool:
+        event = typed.envelope.to_document()
         if event["event_id"] in self.failing:
             raise Throttled(event["event_id"])
         with self.lock:
@@ -40,15 +43,13 @@ class FakeQuarantine:
     def __init__(self) -> None:
         self.bodies: list[str] = []
 
-    def put(self, body: str) -> None:
+    def __call__(self, record: str, body: str) -> bool:
         self.bodies.append(body)
+        return True
 
 
 def run(event: dict[str, Any], sink: FakeSink, quarantine: FakeQuarantine, workers: int) -> dict[str, Any]:
-    def store(event: dict[str, Any]) -> dict[str, Any]:
-        return {"stored": sink.store(event)}
-
-    processor = EventProcessor(quarantine, store)
+    processor = EventProcessor(domain.EVENT_TYPES, quarantine, sink.store)
     batch = KeyOrderedBatchProcessor(workers)
     return dict(process_partial_response(event=event, record_handler=processor.handle, processor=batch))
 
@@ -125,9 +126,9 @@ def test_keys_really_run_concurrently() -> None:
     barrier = threading.Barrier(2, timeout=5)
 
     class Rendezvous(FakeSink):
-        def store(self, event: dict[str, Any]) -> bool:
+        def store(self, typed: TypedEvent[Any]) -> bool:
             barrier.wait()
-            return super().store(event)
+            return super().store(typed)
 
     items = [
         (envelope_bytes(event_id="x", partition_key="x"), "x"),
@@ -139,7 +140,7 @@ def test_keys_really_run_concurrently() -> None:
 
 def test_a_quarantine_that_fails_makes_the_record_retry_rather_than_vanish() -> None:
     class Broken(FakeQuarantine):
-        def put(self, body: str) -> None:
+        def __call__(self, record: str, body: str) -> bool:
             raise Throttled("quarantine down")
 
     event = kinesis_event([(b"garbage", "k"), (envelope_bytes(event_id="fine", partition_key="j"), "j")])
@@ -165,11 +166,11 @@ def test_one_thread_pool_serves_every_batch_of_an_execution_environment() -> Non
     names: set[str] = set()
     sink, quarantine = FakeSink(set()), FakeQuarantine()
 
-    def store(event: dict[str, Any]) -> dict[str, Any]:
+    def store(event: TypedEvent[Any]) -> bool:
         names.add(threading.current_thread().name)
-        return {"stored": sink.store(event)}
+        return sink.store(event)
 
-    processor = EventProcessor(quarantine, store)
+    processor = EventProcessor(domain.EVENT_TYPES, quarantine, store)
     batch = KeyOrderedBatchProcessor(4)
     for round_ in range(5):
         event = kinesis_event(

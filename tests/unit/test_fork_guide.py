@@ -1,5 +1,5 @@
-"""docs/fork-guide.md works: its domain.py, dropped into a copy of the layer, changes the payload
-schema and the sink, and nothing else has to change."""
+"""docs/fork-guide.md works: its domain.py and template edits, put in a copy of the repository,
+change the event types and the sink, and nothing else has to change."""
 
 from __future__ import annotations
 
@@ -14,17 +14,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GUIDE = ROOT / "docs" / "fork-guide.md"
-MARKER = "<!-- fork-example: layers/weir/weir/domain.py -->"
-
-
-def example_domain() -> str:
-    text = GUIDE.read_text()
-    assert MARKER in text, f"{GUIDE} lost its example marker"
-    match = re.search(r"```python\n(.*?)```", text[text.index(MARKER) :], re.S)
-    assert match, "no python block after the marker"
-    return match.group(1)
+from tests.fork.guide import ROOT, example_domain, make_fork, template_edits
 
 
 @pytest.fixture(scope="module")
@@ -61,43 +51,58 @@ def findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_the_guide_names_the_one_place_a_fork_edits() -> None:
     shipped = (ROOT / "layers" / "weir" / "weir" / "domain.py").read_text()
-    for name in ("class Payload(", "def make_sink(", "def example_payload("):
+    for name in ("EVENT_TYPES = ", "class SinkSettings(", "def make_sink(", "def example_event("):
         assert name in shipped
         assert name in example_domain()
 
 
-def test_the_api_refuses_a_payload_that_does_not_fit_and_names_each_field(findings: dict[str, Any]) -> None:
+def test_the_guide_edits_every_region_of_the_template_a_sink_plugs_into() -> None:
+    template = (ROOT / "template.yaml").read_text()
+    regions = set(re.findall(r"# --- end of (.+?) ---$", template, re.M))
+    assert regions == set(template_edits())
+
+
+def test_the_api_refuses_a_payload_that_does_not_fit_and_a_type_it_does_not_take(findings: dict[str, Any]) -> None:
     assert findings["ingest_rejected"] == {
         "status": 400,
-        "fields": ["events[1].payload.amount_cents", "events[1].payload.colour", "events[1].payload.currency"],
+        "fields": [
+            "events[1].payload.amount_cents",
+            "events[1].payload.colour",
+            "events[1].payload.currency",
+            "events[2].type",
+        ],
     }
 
 
-def test_the_consumer_stores_through_the_new_sink_once(findings: dict[str, Any]) -> None:
+def test_the_consumer_hands_each_event_to_the_new_sink_once_typed(findings: dict[str, Any]) -> None:
+    # the batch was delivered twice: the sink is not idempotent by itself, the consumer made it so
     assert findings["batch_item_failures"] == [[], []]
-    assert findings["stored"] == [
+    assert findings["fulfilment"] == [
         {
-            "event_id": {"S": "good-1"},
-            "order_id": {"S": "o-1"},
-            "amount_cents": {"N": "1250"},
-            "currency": {"S": "EUR"},
-            "occurred_at": {"S": "2026-11-23T12:00:00Z"},
-        }
+            "event_id": "good-1",
+            "type": "order.placed",
+            "order": {"order_id": "o-1", "amount_cents": 1250, "currency": "EUR"},
+        },
+        {"event_id": "good-2", "type": "order.cancelled", "order": {"order_id": "o-1", "reason": "late"}},
     ]
 
 
-def test_a_record_that_does_not_fit_is_quarantined_with_the_reason(findings: dict[str, Any]) -> None:
-    # The batch was delivered twice: the poison record is quarantined on each delivery.
-    assert [q["record"]["data"]["event_id"] for q in findings["quarantined"]] == ["bad-1", "bad-1"]
+def test_a_record_that_does_not_fit_is_quarantined_once_with_the_reason(findings: dict[str, Any]) -> None:
+    [bad, unknown] = findings["quarantined"]
+    assert [bad["record"]["data"]["event_id"], unknown["record"]["data"]["event_id"]] == ["bad-1", "bad-2"]
     for field in ("payload.amount_cents", "payload.colour", "payload.currency"):
-        assert field in findings["quarantined"][0]["reason"]
+        assert field in bad["reason"]
+    assert "unknown event type 'order.lost'" in unknown["reason"]
 
 
-def test_the_samples_and_the_api_document_follow_the_forks_payload(findings: dict[str, Any]) -> None:
+def test_the_samples_and_the_api_document_follow_the_forks_types(findings: dict[str, Any]) -> None:
     """Nothing but domain.py changed in the copy, yet the tests' and the load test's sample events
-    fit the new payload, and make openapi would write its schema."""
+    fit the new types, and make openapi would write their schemas."""
     assert findings["samples_fit"] is True
-    assert findings["openapi_payload_fields"] == ["amount_cents", "currency", "order_id"]
+    assert findings["openapi_payloads"] == {
+        "order.placed": ["amount_cents", "currency", "order_id"],
+        "order.cancelled": ["order_id", "reason"],
+    }
 
 
 def recipe(target: str, **variables: str) -> list[str]:
@@ -118,27 +123,13 @@ def recipe(target: str, **variables: str) -> list[str]:
     return commands
 
 
-def repository_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    )
-    return [name for name in listed.stdout.decode().split("\0") if name and (ROOT / name).is_file()]
-
-
 @pytest.mark.fork
 def test_the_whole_guide_on_a_copy_leaves_make_checks_tests_green(tmp_path: Path) -> None:
-    """Step 1 (the example domain.py), step 3 (`make openapi`) and step 4's fast half (`make check`,
+    """Steps 1 and 2 (the example domain.py, the template edits), step 3 (`make openapi`) and step 4's
+    fast half (`make check`,
     which leaves this test out, so the copy does not copy itself) on a copy of the repository, with
     this virtual environment: every unit and template test passes with the fork's payload and sink."""
-    fork = tmp_path / "fork"
-    for name in repository_files():
-        target = fork / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target)
-    (fork / "layers" / "weir" / "weir" / "domain.py").write_text(example_domain())
+    fork = make_fork(tmp_path / "fork")
     env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "PYTEST_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(fork / "layers" / "weir"), str(fork)])
     bin_dir = str(Path(sys.executable).parent)
@@ -161,7 +152,7 @@ def test_the_whole_guide_on_a_copy_leaves_make_checks_tests_green(tmp_path: Path
         done = run(command, 120)
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
     assert (fork / "docs" / "openapi.yaml").read_text() != (ROOT / "docs" / "openapi.yaml").read_text()
-    assert "amount_cents" in (fork / "docs" / "openapi.yaml").read_text()
+    assert "Envelope.order.placed" in (fork / "docs" / "openapi.yaml").read_text()
 
     for command in recipe("check", BIN=bin_dir, PYTEST_ARGS="-p no:cacheprovider"):
         done = run(command, 600)

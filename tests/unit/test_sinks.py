@@ -1,5 +1,6 @@
-"""Weir's own sink (weir.consumer.dynamodb_sink.DynamoDBEventSink) against moto's DynamoDB, the events table's key
-schema taken from template.yaml: one item per event, the payload kept as sent, the first copy kept."""
+"""Weir's own sink (weir.consumer.dynamodb_sink.DynamoDBEventSink) against moto's DynamoDB, the events
+table's key schema taken from template.yaml: one item per event, the payload kept as sent, the first
+copy kept, an expiry when events are kept for a while, and a probe that writes nothing."""
 
 from __future__ import annotations
 
@@ -9,12 +10,24 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from pydantic import BaseModel, ConfigDict
 
 from tests.factories import envelope
 from tests.stack import create_table
 from weir.consumer.dynamodb_sink import DynamoDBEventSink
+from weir.models import Event
+from weir.payloads import EventTypes, TypedEvent
 
 TABLE = "weir-test-events"
+
+
+class AnyPayload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def typed(**overrides: Any) -> TypedEvent[Any]:
+    """An event as Weir's sink receives it, with any payload (whatever the domain's types are)."""
+    return EventTypes({}, other=AnyPayload).validate(Event.model_validate(envelope(**overrides)))
 
 
 @pytest.fixture
@@ -32,7 +45,7 @@ def item(dynamodb: Any, event_id: str) -> dict[str, Any]:
 
 def test_an_event_is_one_item_with_its_payload_as_sent_and_when_it_was_stored(dynamodb: Any) -> None:
     event = envelope(event_id="e-1", payload={"name": "Zoë", "amount": 12.5, "tags": ["a", "b"], "nested": {"n": 1}})
-    assert DynamoDBEventSink(dynamodb, TABLE).store(event) is True
+    assert DynamoDBEventSink(dynamodb, TABLE).store(typed(**event)) is True
     stored = item(dynamodb, "e-1")
     assert stored["payload"] == {
         "M": {
@@ -48,9 +61,9 @@ def test_an_event_is_one_item_with_its_payload_as_sent_and_when_it_was_stored(dy
 
 def test_a_second_store_of_the_same_event_keeps_the_first_copy(dynamodb: Any) -> None:
     sink = DynamoDBEventSink(dynamodb, TABLE)
-    assert sink.store(envelope(event_id="e-1", type="first")) is True
+    assert sink.store(typed(event_id="e-1", type="first")) is True
     first = item(dynamodb, "e-1")
-    assert sink.store(envelope(event_id="e-1", type="second")) is False
+    assert sink.store(typed(event_id="e-1", type="second")) is False
     assert item(dynamodb, "e-1") == first
 
 
@@ -58,4 +71,28 @@ def test_any_other_error_is_raised_for_the_record_to_be_retried(dynamodb: Any) -
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
-        DynamoDBEventSink(dynamodb, "no-such-table").store(envelope())
+        DynamoDBEventSink(dynamodb, "no-such-table").store(typed())
+
+
+def test_events_kept_for_a_while_carry_the_expiry_the_table_s_ttl_reads(dynamodb: Any) -> None:
+    import time
+
+    DynamoDBEventSink(dynamodb, TABLE, retention_seconds=30 * 86_400).store(typed(event_id="e-1"))
+    expires = int(item(dynamodb, "e-1")["expires_at"]["N"])
+    assert expires - time.time() == pytest.approx(30 * 86_400, abs=60)
+    DynamoDBEventSink(dynamodb, TABLE).store(typed(event_id="e-2"))
+    assert "expires_at" not in item(dynamodb, "e-2")  # kept for ever
+
+
+def test_the_ttl_attribute_is_the_one_the_template_names() -> None:
+    from tests.stack import translated
+    from weir.consumer.dynamodb_sink import EXPIRES_AT
+
+    table = translated()["Resources"]["EventsTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": EXPIRES_AT, "Enabled": True}
+
+
+def test_the_probe_exercises_the_write_path_and_writes_nothing(dynamodb: Any) -> None:
+    assert DynamoDBEventSink(dynamodb, TABLE).probe() is True
+    assert dynamodb.scan(TableName=TABLE)["Count"] == 0
+    assert DynamoDBEventSink(dynamodb, "missing-table").probe() is False

@@ -15,9 +15,15 @@ write cost as the single call):
 Any statement that fails (``DuplicateItem``, ``ConditionalCheckFailed`` — PartiQL's ``UPDATE``
 does not create a missing item — throttling, anything) is sent again as the caller's original
 single call, condition and all, from the caller's thread; so is every write of a batch call that
-fails as a whole. So every call ends exactly as the original call would have, and only the common
-case is batched. Anything else — other operations, other conditions, two writes to one
-key in one round — goes straight to the client.
+fails as a whole. One failure needs no second call: a put conditioned on exactly
+``attribute_not_exists(<partition key>)`` (a first-copy-wins put, as Weir's sink makes) whose
+``INSERT`` fails with ``DuplicateItem`` fails its condition too — "if the table already has an item
+with the same primary key as the item being inserted, DuplicateItemException is returned" (DynamoDB
+developer guide, "PartiQL insert statements for DynamoDB") — so it is answered with the
+``ConditionalCheckFailedException`` the single call would have raised, and a duplicate costs one
+write, not two. So every call ends exactly as the original call would have, and only the common case
+is batched. Anything else — other operations, other conditions, two writes to one key in one
+round — goes straight to the client.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 
 MAX_STATEMENTS = 25
 
-_NOT_EXISTS = re.compile(r"^\s*attribute_not_exists\s*\(\s*(?P<ref>[#\w.\-]+)\s*\)\s*(?:$|OR\s)", re.I)
+_NOT_EXISTS = re.compile(r"^\s*attribute_not_exists\s*\(\s*(?P<ref>[#\w.\-]+)\s*\)\s*(?P<rest>$|OR\s)", re.I)
 _SET_CLAUSE = re.compile(r"^\s*(?P<name>#?[\w\-]+)\s*=\s*(?P<value>:[\w\-]+)\s*$")
 _PUT_KEYS = {
     "TableName",
@@ -55,6 +61,9 @@ class _Write:
         self.done = threading.Event()
         self.taken = False
         self.fallback = False
+        # a DuplicateItem means exactly that the single call's condition fails (see the module's docstring)
+        self.duplicate_fails_condition = False
+        self.condition_failed = False
 
 
 def _quote_identifier(name: str) -> str | None:
@@ -82,6 +91,16 @@ class CoalescingDynamoDB:
         self._parties = 1
         self._stats_lock = threading.Lock()
         self.stats: Counter[str] = Counter()
+
+    @property
+    def tables(self) -> dict[str, str]:
+        """The tables whose writes may be coalesced, each with its partition key attribute."""
+        return dict(self._hash_keys)
+
+    def coalesce(self, table: str, key: str) -> None:
+        """Coalesce writes to ``table`` too (``key``: its partition key attribute). Before any write."""
+        with self._lock:
+            self._hash_keys[table] = key
 
     def __getattr__(self, name: str) -> Any:
         # Everything not coalesced (get_item, delete_item, meta, exceptions, ...) is the client's.
@@ -151,7 +170,11 @@ class CoalescingDynamoDB:
             + "}",
             "Parameters": list(item.values()),
         }
-        return _Write("put_item", kwargs, statement, (table, repr(item[key])))
+        write = _Write("put_item", kwargs, statement, (table, repr(item[key])))
+        write.duplicate_fails_condition = (
+            found.group("rest") == "" and "ReturnValuesOnConditionCheckFailure" not in kwargs
+        )
+        return write
 
     def _as_update(self, kwargs: dict[str, Any]) -> _Write | None:
         target = self._target(kwargs, _UPDATE_KEYS)
@@ -209,6 +232,16 @@ class CoalescingDynamoDB:
             if batch:
                 self._send(batch)
             write.done.wait()
+        if write.condition_failed:
+            self._count("condition_failed")
+            raise self._client.exceptions.ConditionalCheckFailedException(
+                {
+                    # what DynamoDB answers the single call
+                    "Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "PutItem",
+            )
         if write.fallback:
             self._count("fallback")
             return self._single(write)
@@ -234,7 +267,13 @@ class CoalescingDynamoDB:
             if len(responses) != len(batch):
                 raise RuntimeError(f"BatchExecuteStatement answered {len(responses)} of {len(batch)} statements")
             for write, response in zip(batch, responses, strict=True):
-                write.fallback = "Error" in response
+                error = response.get("Error")
+                if error is None:
+                    continue
+                if error.get("Code") == "DuplicateItem" and write.duplicate_fails_condition:
+                    write.condition_failed = True
+                else:
+                    write.fallback = True
         except Exception:  # noqa: BLE001 - the batch is only ever a shortcut: each write makes its own call
             self._count("batch_failed")
             for write in batch:

@@ -150,16 +150,16 @@ class _DynamoDBTimeouts(EnvSettings):
 
 
 class ConsumerConfig(_SqsTimeouts, _DynamoDBTimeouts):
-    """The process function: events table, idempotency, quarantine."""
+    """The process function: idempotency, quarantine, key threads, breaker. Its sink reads its own
+    settings (weir.domain.make_sink)."""
 
-    events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME", min_length=1)
     quarantine_queue_url: str = Field(alias="QUARANTINE_QUEUE_URL", min_length=1)
     # A quarantine message larger than SQS takes goes there, with a pointer in the queue.
     large_message_bucket_name: str = Field(alias="LARGE_MESSAGE_BUCKET_NAME", min_length=1)
-    # How long a processed event_id is remembered. Longer than the stream's retention plus the
-    # time a failed record may wait for a redrive, or a late duplicate is processed again (the
-    # events table's conditional write still keeps the first copy).
+    # How long an idempotency record is kept (a sink that is not idempotent by itself, the
+    # quarantine): longer than the stream's retention plus the time a failed record may wait for a
+    # redrive, or a late duplicate repeats the side effect.
     idempotency_ttl_seconds: int = Field(8 * 24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
     # Partition keys handled concurrently inside one invocation (docs/consumer.md).
     key_concurrency: int = Field(32, alias="CONSUMER_KEY_CONCURRENCY", ge=1, le=64)
@@ -222,10 +222,10 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
 
 
 class BreakerConfig(EnvSettings):
-    """The breaker function: the breaker's table, the sink it probes, the mapping it controls."""
+    """The breaker function: the breaker's table and the mapping it controls. The sink it probes reads
+    its own settings (weir.domain.make_sink)."""
 
     breaker_table_name: str = Field(alias="BREAKER_TABLE_NAME", min_length=1)
-    events_table_name: str = Field(alias="EVENTS_TABLE_NAME", min_length=1)
     mapping_uuid: str = Field(alias="MAPPING_UUID", min_length=1)
     # The mapping's MaximumRecordAgeInSeconds: how long the breaker may stay open before records expire.
     maximum_record_age: int = Field(alias="MAXIMUM_RECORD_AGE_SECONDS", ge=60)

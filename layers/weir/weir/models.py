@@ -2,7 +2,10 @@
 
 ``{"event_id": str (1-128, unique), "type": str, "occurred_at": RFC 3339, "partition_key": str
 (optional), "payload": object}``. The producer stamps ``event_id`` when the client leaves it out;
-the consumer's idempotency key is ``event_id``.
+the consumer stores each ``event_id`` once.
+
+The envelope is the core's and the same for every stream; what a payload holds is the domain's
+(weir.payloads, weir.domain), which this module never imports.
 """
 
 from __future__ import annotations
@@ -13,15 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictStr,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 
 # RFC 3339 section 5.6 date-time: a full date, a full time and a mandatory offset.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -45,15 +40,6 @@ def _printable(value: str) -> str:
     return value
 
 
-def _domain_payload(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """The payload, validated by the fork point's ``Payload`` (weir.domain). Looked up when an event
-    is validated, not when this module is imported: the core does not depend on the domain, so a
-    fork's domain.py may import weir.models (and anything else in the core)."""
-    from weir import domain
-
-    return domain.Payload.model_validate(value)
-
-
 EventId = Annotated[StrictStr, Field(min_length=1, max_length=128), AfterValidator(_printable)]
 PartitionKey = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 
@@ -67,8 +53,9 @@ class EventIn(BaseModel):
     type: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     occurred_at: Annotated[StrictStr, AfterValidator(_rfc3339)]
     partition_key: PartitionKey | None = None
-    # Its schema is weir.domain.Payload: the place a fork changes it.
-    payload: Annotated[Any, WrapValidator(_domain_payload)]
+    # A JSON object here; what it holds is the event type's (weir.payloads.EventTypes, declared by
+    # the domain and validated by the API and the consumer).
+    payload: dict[str, Any]
 
 
 class Event(EventIn):
@@ -82,7 +69,7 @@ class Event(EventIn):
         return self.partition_key or self.event_id
 
     def to_document(self) -> dict[str, Any]:
-        """The envelope as JSON data, without the optional fields left out (the payload untouched)."""
+        """The envelope as JSON data, the optional fields left out where unset (the payload as sent)."""
         return {name: value for name, value in self.model_dump(mode="json").items() if value is not None}
 
     def to_record_data(self) -> bytes:

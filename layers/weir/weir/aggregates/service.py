@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from weir.aggregates.window import Counted, Window, WindowState, read_record
+from weir.payloads import EventTypes
 
 
 class Claims(Protocol):
@@ -21,14 +22,15 @@ class AggregateStore(Protocol):
 class AggregatesService:
     """One invocation of the aggregates consumer: count, claim, and commit at the window's end."""
 
-    def __init__(self, claims: Claims, store: AggregateStore) -> None:
+    def __init__(self, event_types: EventTypes, claims: Claims, store: AggregateStore) -> None:
+        self._event_types = event_types
         self._claims = claims
         self._store = store
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         window = Window.from_event(event)
         state = WindowState.from_json(event.get("state"))
-        counted = [read_record(record) for record in event.get("Records", [])]
+        counted = [read_record(record, self._event_types) for record in event.get("Records", [])]
         if counted and state.segment is None:
             state.segment = counted[0].owner
         valid = [c for c in counted if c.event_id is not None]

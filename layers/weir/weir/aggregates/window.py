@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from weir.models import Event
+from weir.payloads import EventTypes
 
 POISON_TYPE = "(poison)"
 
@@ -60,11 +61,14 @@ class Counted:
     owner: str  # shard:sequence
 
 
-def read_record(record: Mapping[str, Any]) -> Counted:
+def read_record(record: Mapping[str, Any], event_types: EventTypes) -> Counted:
+    """What a record counts as: its event's type, or poison where the first consumer would quarantine
+    it (not an envelope, a type the stream does not take, a payload that does not fit)."""
     kinesis = record.get("kinesis", {})
     owner = str(record.get("eventID") or f"{kinesis.get('sequenceNumber')}")
     try:
         event = Event.model_validate_json(base64.b64decode(kinesis.get("data", ""), validate=True))
-    except (ValueError, ValidationError):
+        event_types.validate(event)
+    except (ValueError, ValidationError):  # EventRejected is a ValueError
         return Counted(None, POISON_TYPE, owner)
     return Counted(event.event_id, event.type, owner)

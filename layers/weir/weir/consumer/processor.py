@@ -1,4 +1,4 @@
-"""One Kinesis record through the consumer: decoded, stored once or quarantined, and counted."""
+"""One Kinesis record through the consumer: read, stored once or quarantined once, and counted."""
 
 from __future__ import annotations
 
@@ -13,32 +13,49 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from weir.breaker.circuit import Breaker
-from weir.consumer.quarantine import Quarantine
-from weir.consumer.records import PoisonRecord, decode_event, quarantine_body
+from weir.consumer.records import PoisonRecord, quarantine_body, read_event, record_identity
 from weir.errors import ErrorKind, aws_cause, classify, error_code
 from weir.observability import logger, metrics
+from weir.payloads import EventTypes, TypedEvent
+
+# Stores an event: True when this call stored it, False when it was stored before (a duplicate).
+Store = Callable[[TypedEvent[Any]], bool]
+# Quarantines a record (its identity, the message): True when this call did, False when it was before.
+Quarantine = Callable[[str, str], bool]
+
+# What each outcome is counted as, once per batch.
+METRICS = {
+    "stored": "EventsStored",
+    "duplicate": "DuplicateEvents",
+    "quarantined": "RecordsQuarantined",
+    "quarantined_before": "PoisonRedelivered",
+}
 
 
 @dataclass
 class RecordResult:
-    outcome: str  # "stored", "duplicate" or "quarantined"
+    outcome: str  # a key of METRICS
     event_id: str | None = None
 
 
 class EventProcessor:
     """Handles one Kinesis record; built once per execution environment.
 
-    Outcomes are counted (thread-safely) and emitted once per batch by :meth:`flush_metrics`:
-    one metric value per record would make Powertools flush every 100 records.
+    Outcomes are counted (thread-safely) and emitted once per batch by :meth:`flush_metrics`: one
+    metric value per record would make Powertools flush every 100 records. ``EventsStored`` counts
+    the events this delivery stored, ``DuplicateEvents`` the ones found stored already, however that
+    was found (the sink's own condition, or Powertools' idempotency record).
     """
 
     def __init__(
         self,
+        event_types: EventTypes,
         quarantine: Quarantine,
-        store: Callable[..., Any],
+        store: Store,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         breaker: Breaker | None = None,
     ) -> None:
+        self._event_types = event_types
         self._breaker = breaker
         self._quarantine = quarantine
         self._store = store
@@ -53,30 +70,27 @@ class EventProcessor:
     def flush_metrics(self) -> dict[str, int]:
         with self._lock:
             counts, self._counts = dict(self._counts), Counter()
-        for outcome, metric in (
-            ("stored", "EventsStored"),
-            ("duplicate", "DuplicateEvents"),
-            ("quarantined", "RecordsQuarantined"),
-        ):
+        for outcome, metric in METRICS.items():
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts.get(outcome, 0))
         return counts
 
     def handle(self, record: KinesisStreamRecord) -> RecordResult:
         try:
-            event = decode_event(record)
+            event = read_event(record, self._event_types)
         except PoisonRecord as poison:
             # A failure to quarantine raises: the record is retried, never dropped.
-            self._quarantine.put(quarantine_body(record, str(poison), self._now()))
+            first = self._quarantine(record_identity(record), quarantine_body(record, str(poison), self._now()))
             logger.warning(
-                "record quarantined",
+                "record quarantined" if first else "record quarantined before; not again",
                 extra={"sequence_number": record.kinesis.sequence_number, "reason": str(poison)},
             )
-            self._count("quarantined")
-            return RecordResult("quarantined")
+            outcome = "quarantined" if first else "quarantined_before"
+            self._count(outcome)
+            return RecordResult(outcome)
         # Every line logged for this record, by any thread, carries its event id.
         logger.thread_safe_append_keys(correlation_id=event.event_id)
         try:
-            result = self._store(event=event.to_document())
+            stored = self._store(event)
         except Exception as exc:
             cause = aws_cause(exc)
             if self._breaker is not None and classify(cause) is ErrorKind.TRANSIENT:
@@ -90,6 +104,6 @@ class EventProcessor:
             logger.thread_safe_remove_keys(["correlation_id"])
         if self._breaker is not None:
             self._breaker.record_success()
-        outcome = "stored" if result and result.get("stored") else "duplicate"
+        outcome = "stored" if stored else "duplicate"
         self._count(outcome)
         return RecordResult(outcome, event.event_id)

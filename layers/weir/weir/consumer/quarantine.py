@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
 from weir.large_messages import LargeMessageStore
-
-
-class Quarantine(Protocol):
-    def put(self, body: str) -> None: ...
 
 
 class SqsQuarantine:

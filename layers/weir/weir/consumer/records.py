@@ -7,12 +7,14 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
 from weir.models import Event
+from weir.payloads import EventRejected, EventTypes, TypedEvent
 from weir.texts import iso_millis, problems
 
 QUARANTINE_KIND = "weir.quarantine"
@@ -23,8 +25,9 @@ class PoisonRecord(Exception):
     """A record that can never be processed as it is (a permanent failure)."""
 
 
-def decode_event(record: KinesisStreamRecord) -> Event:
-    """The envelope in a Kinesis record, or :class:`PoisonRecord` saying why it is not one."""
+def read_event(record: KinesisStreamRecord, event_types: EventTypes) -> TypedEvent[Any]:
+    """The event in a Kinesis record, its payload validated by its type's model; or
+    :class:`PoisonRecord` saying why the record holds none."""
     try:
         raw = base64.b64decode(record.kinesis.data, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -34,9 +37,18 @@ def decode_event(record: KinesisStreamRecord) -> Event:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PoisonRecord(f"data is not JSON: {exc}") from None
     try:
-        return parse(event=document, model=Event)
+        envelope = parse(event=document, model=Event)
     except ValidationError as exc:
         raise PoisonRecord(f"invalid envelope: {problems(exc)}") from None
+    try:
+        return event_types.validate(envelope)
+    except EventRejected as rejected:
+        raise PoisonRecord(f"event {envelope.event_id} refused: {rejected}") from None
+
+
+def record_identity(record: KinesisStreamRecord) -> str:
+    """The record's place on the stream (``shardId:sequenceNumber``): what is quarantined once."""
+    return record.event_id or record.kinesis.sequence_number
 
 
 def quarantine_body(record: KinesisStreamRecord, reason: str, now: datetime) -> str:

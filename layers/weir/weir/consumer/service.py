@@ -10,9 +10,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 from weir.breaker.circuit import Breaker
-from weir.coalesce import CoalescingDynamoDB
 from weir.config import ConsumerConfig
-from weir.consumer.batch import KeyOrderedBatchProcessor
+from weir.consumer.batch import KeyOrderedBatchProcessor, KeyThreads
 from weir.consumer.processor import EventProcessor
 from weir.deadline import Deadline
 from weir.observability import logger, metrics
@@ -29,8 +28,8 @@ class ConsumerService:
         self,
         config: ConsumerConfig,
         processor: EventProcessor,
-        idempotency: IdempotencyConfig,
-        writers: CoalescingDynamoDB | None = None,
+        idempotency: list[IdempotencyConfig],
+        writers: KeyThreads | None = None,
         breaker: Breaker | None = None,
     ) -> None:
         self.config = config
@@ -42,8 +41,9 @@ class ConsumerService:
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
         # Lets an IN_PROGRESS idempotency record expire when this invocation's time runs out,
-        # so a timed-out invocation cannot block its events forever.
-        self.idempotency.register_lambda_context(context)
+        # so a timed-out invocation cannot block its records forever.
+        for config in self.idempotency:
+            config.register_lambda_context(context)
         if self.breaker is not None and self.breaker.blocking():
             held = self._hold(event, context)
             if held is not None:

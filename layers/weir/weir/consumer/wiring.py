@@ -1,63 +1,89 @@
-"""A ConsumerService built from its configuration and the domain's sink."""
+"""A ConsumerService built from its configuration and the domain's parts (its event types and sink)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
-
 from weir import aws
 from weir.breaker.circuit import Breaker
 from weir.breaker.dynamodb import DynamoDBStore
-from weir.breaker.probes import write_probe
 from weir.breaker.state import CONSUMER_BREAKER_ID
 from weir.coalesce import CoalescingDynamoDB
 from weir.config import ConsumerConfig
-from weir.consumer.dynamodb_sink import DynamoDBEventSink
-from weir.consumer.idempotency import IDEMPOTENCY_KEY, idempotency_layer
-from weir.consumer.processor import EventProcessor
+from weir.consumer.idempotency import IDEMPOTENCY_KEY, Once, persistence_layer
+from weir.consumer.processor import EventProcessor, Store
 from weir.consumer.quarantine import SqsQuarantine
 from weir.consumer.service import ConsumerService
-from weir.consumer.sink import EventSink
+from weir.consumer.sink import EventSink, SinkParts
 from weir.large_messages import LargeMessageStore
 from weir.observability import log_breaker_change
+from weir.payloads import EventTypes, TypedEvent
 
 
 def build(
-    config: ConsumerConfig, make_sink: Callable[[Any, Mapping[str, str]], EventSink], environ: Mapping[str, str]
+    config: ConsumerConfig,
+    event_types: EventTypes,
+    make_sink: Callable[[SinkParts], EventSink],
+    environ: Mapping[str, str],
 ) -> ConsumerService:
-    """``make_sink`` is the domain's; ``environ`` is what it reads its own settings from."""
-    client = aws.client("dynamodb", config.dynamodb_client_settings())
-    writers = (
-        CoalescingDynamoDB(
-            client,
-            {config.events_table_name: DynamoDBEventSink.KEY, config.idempotency_table_name: IDEMPOTENCY_KEY},
+    """``event_types`` and ``make_sink`` are the domain's; ``environ`` is what the sink reads its own
+    settings from."""
+    settings = config.dynamodb_client_settings()
+    client = aws.client("dynamodb", settings)
+    coalescer = CoalescingDynamoDB(client, {}) if config.write_coalescing else None
+    sink = make_sink(SinkParts(environ, settings, coalescer))
+    idempotency = []
+    store: Store
+    if sink.idempotent:
+        store = sink.store
+    else:
+        # The idempotency record's lock and completion share the sink's rounds of batch writes.
+        if coalescer is not None:
+            coalescer.coalesce(config.idempotency_table_name, IDEMPOTENCY_KEY)
+        once_store = Once(
+            sink.store,
+            persistence_layer(config.idempotency_table_name, coalescer or client),
+            "weir.consumer.store",
+            config.idempotency_ttl_seconds,
         )
-        if config.write_coalescing
-        else None
-    )
-    dynamodb: Any = writers or client
-    sqs = aws.client("sqs", config.sqs_client_settings())
-    sink = make_sink(dynamodb, environ)
-    persistence, idempotency = idempotency_layer(config, dynamodb)
+        idempotency.append(once_store.config)
 
-    def store_event(event: dict[str, Any]) -> dict[str, Any]:
-        return {"event_id": event["event_id"], "stored": sink.store(event)}
+        def store(event: TypedEvent[Any]) -> bool:
+            stored, first = once_store(event.event_id, event)
+            return stored and first
 
-    store = idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)(
-        store_event
+    quarantine = SqsQuarantine(
+        aws.client("sqs", config.sqs_client_settings()),
+        config.quarantine_queue_url,
+        LargeMessageStore(
+            aws.client("s3", config.sqs_client_settings()), config.large_message_bucket_name, "quarantine"
+        ),
     )
-    bodies = LargeMessageStore(
-        aws.client("s3", config.sqs_client_settings()), config.large_message_bucket_name, "quarantine"
+
+    def put(body: str) -> bool:
+        quarantine.put(body)
+        return True
+
+    once_quarantined = Once(
+        put,
+        persistence_layer(config.idempotency_table_name, client),
+        "weir.consumer.quarantine",
+        config.idempotency_ttl_seconds,
     )
+    idempotency.append(once_quarantined.config)
+
+    def quarantine_once(record: str, body: str) -> bool:
+        return once_quarantined(record, body)[1]
+
     breaker = None
     if config.breaker_table_name:
         breaker = Breaker(
             DynamoDBStore(client, config.breaker_table_name, CONSUMER_BREAKER_ID),
-            write_probe(client, config.events_table_name, DynamoDBEventSink.KEY),
+            sink.probe,
             config.breaker_settings(),
             on_change=log_breaker_change,
         )
-    processor = EventProcessor(SqsQuarantine(sqs, config.quarantine_queue_url, bodies), store, breaker=breaker)
+    processor = EventProcessor(event_types, quarantine_once, store, breaker=breaker)
+    writers = coalescer if coalescer is not None and coalescer.tables else None
     return ConsumerService(config, processor, idempotency, writers, breaker)

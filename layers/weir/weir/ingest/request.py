@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from weir.models import Event, EventIn, stamp
+from weir.payloads import EventRejected, EventTypes
 from weir.texts import field_path
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -80,8 +81,9 @@ def decode_body(body: str | None, is_base64: bool, max_bytes: int) -> bytes:
     return raw
 
 
-def parse_events(raw: bytes, max_events: int) -> list[Event]:
-    """Validate every event of the request; raise with every field error at once."""
+def parse_events(raw: bytes, max_events: int, event_types: EventTypes) -> list[Event]:
+    """Validate every event of the request, its payload by its type's model; raise with every field
+    error at once."""
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -114,9 +116,14 @@ def parse_events(raw: bytes, max_events: int) -> list[Event]:
             errors.append(FieldError(prefix or "(body)", "must be a JSON object"))
             continue
         try:
-            events.append(stamp(EventIn.model_validate(item)))
+            event = stamp(EventIn.model_validate(item))
+            event_types.validate(event)
         except ValidationError as exc:
             errors.extend(FieldError(field_path(err["loc"], prefix), err["msg"]) for err in exc.errors())
+        except EventRejected as rejected:
+            errors.extend(FieldError(field_path(loc, prefix), message) for loc, message in rejected.problems)
+        else:
+            events.append(event)
     seen: dict[str, str] = {}
     for prefix, event in zip(prefixes, events, strict=False) if not errors else ():
         if event.event_id in seen:

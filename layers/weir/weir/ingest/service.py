@@ -13,14 +13,18 @@ from weir.ingest.overflow import ENVELOPE_OVERHEAD_BYTES, OverflowItem, Overflow
 from weir.ingest.request import JSON_HEADERS, ApiResponse, RequestRejected, decode_body, parse_events
 from weir.models import Event
 from weir.observability import metrics, record_producer_stats
+from weir.payloads import EventTypes
 from weir.producer import Producer, PutResult, Record
 
 
 class IngestService:
     """Everything one ingest invocation needs, built once at cold start."""
 
-    def __init__(self, config: IngestConfig, producer: Producer, spiller: OverflowSpiller) -> None:
+    def __init__(
+        self, config: IngestConfig, event_types: EventTypes, producer: Producer, spiller: OverflowSpiller
+    ) -> None:
         self.config = config
+        self.event_types = event_types
         self.producer = producer
         self.spiller = spiller
 
@@ -29,7 +33,7 @@ class IngestService:
         deadline = Deadline.for_invocation(context, config.deadline_seconds, config.safety_margin_seconds)
         try:
             raw = decode_body(body, is_base64, config.max_request_bytes)
-            events = parse_events(raw, config.max_events_per_request)
+            events = parse_events(raw, config.max_events_per_request, self.event_types)
             records = self._records(events)
         except RequestRejected as rejected:
             outcome = IngestOutcome(rejected.response(), rejected=True)

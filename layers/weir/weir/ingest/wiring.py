@@ -1,4 +1,4 @@
-"""An IngestService built from its configuration."""
+"""An IngestService built from its configuration and the domain's event types."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from weir import aws
 from weir.config import IngestConfig
 from weir.ingest.overflow import OverflowSpiller
 from weir.ingest.service import IngestService
+from weir.payloads import EventTypes
 from weir.producer import Producer
 
 
-def build(config: IngestConfig) -> IngestService:
+def build(config: IngestConfig, event_types: EventTypes) -> IngestService:
     kinesis_settings = config.client_settings()
     sqs_settings = config.sqs_client_settings()
     producer = Producer(
@@ -25,4 +26,4 @@ def build(config: IngestConfig) -> IngestService:
         max_attempts=config.spill_max_attempts,
         max_message_bytes=config.overflow_max_message_bytes,
     )
-    return IngestService(config, producer, spiller)
+    return IngestService(config, event_types, producer, spiller)
