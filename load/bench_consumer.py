@@ -75,7 +75,7 @@ def _inprocess_resources(latency_ms: int) -> None:
             TableName=name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
-            BillingMode=props["BillingMode"],
+            BillingMode="PAY_PER_REQUEST",  # the template's default (TableBillingMode)
         )
     queue = boto3.client("sqs").create_queue(QueueName="bench-quarantine")["QueueUrl"]
     os.environ.update(

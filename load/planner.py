@@ -1,15 +1,22 @@
 """Capacity planner: from target events/s and record size to shards, consumer concurrency and cost.
 
     python -m load.planner --events-per-second 5000 --record-bytes 1200 [--parallelization-factor 2]
-        [--standard-consumers 2] [--efo-consumers 0]
+        [--standard-consumers 1] [--efo-consumers 0] [--events-retention-days 30]
+        [--billing-mode on-demand|provisioned] [--autoscaling-target 0.7]
 
 Reads: every standard consumer (an event source mapping on the stream itself) shares each shard's
 5 GetRecords calls/s and 2 MiB/s with the others; an enhanced fan-out consumer (a stream consumer,
 SubscribeToShard) has 2 MiB/s per shard of its own, at a price per consumer-shard hour and per GB.
-Weir deploys two consumers (process and aggregates), standard by default.
+Weir's first consumer reads the stream (standard by default); the second reads the events table's
+change stream, whose reads by Lambda are free.
+
+DynamoDB: each event is one item in the events table, one write of :func:`write_units_per_event`
+units (B8 measures it, and a test keeps the two equal), plus a commit per window, type and stream
+shard for the aggregates; the table's storage and point-in-time recovery grow with
+``EventsRetentionDays``. Provisioned capacity is priced at the auto-scaling target's utilisation.
 
 The limits are Kinesis' and Lambda's (docs/aws-facts.md); the prices are assumptions stated in
-:data:`PRICES` (us-east-1, on-demand list prices as published in 2025) — check them for your region.
+:data:`PRICES` (us-east-1 list prices, DynamoDB's after its November 2024 cut) — check them for your region.
 """
 
 from __future__ import annotations
@@ -32,6 +39,16 @@ DEFAULT_MAX_RECORD_BYTES = 1 * MIB
 MAX_PARALLELIZATION = 10
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 HOURS_PER_MONTH = 730
+GIB = 1024**3
+WRITE_UNIT_BYTES = 1024
+# What a stored event's item adds to its record: stored_at and expires_at, less the JSON punctuation
+# the item does not keep (measured with load.dynamodb_units on Weir's own item of the load test's
+# envelope: tests/unit/test_planner.py keeps it true; every further payload field saves ~5 bytes).
+ITEM_OVERHEAD_BYTES = 15
+# DynamoDB counts 100 bytes an item for indexing in its storage ("DynamoDB item sizes and formats").
+STORAGE_OVERHEAD_BYTES = 100
+# One stream shard of a table per this many write units a second (DynamoDB partitions take 1,000).
+WRITE_UNITS_PER_STREAM_SHARD = 1000
 
 PRICES = {
     "shard_hour": 0.015,  # provisioned shard-hour
@@ -40,6 +57,11 @@ PRICES = {
     "lambda_request_per_million": 0.20,
     "lambda_arm64_gb_second": 0.0000133334,
     "dynamodb_write_request_unit_per_million": 0.625,  # on-demand; a 1 KB item is one unit
+    "dynamodb_read_request_unit_per_million": 0.125,  # on-demand; a strongly consistent 4 KB read
+    "dynamodb_wcu_hour": 0.00065,  # provisioned write capacity unit-hour
+    "dynamodb_rcu_hour": 0.00013,  # provisioned read capacity unit-hour
+    "dynamodb_storage_gb_month": 0.25,  # Standard table class (the first 25 GB a month are free)
+    "dynamodb_pitr_gb_month": 0.20,  # continuous backups, of the table's size
     "http_api_request_per_million": 1.00,
     "efo_consumer_shard_hour": 0.015,  # enhanced fan-out, per consumer and shard
     "efo_data_retrieval_per_gb": 0.013,  # enhanced fan-out, per GB delivered to each consumer
@@ -70,6 +92,12 @@ class Plan:
         return round(sum(self.monthly_cost.values()), 2)
 
 
+def write_units_per_event(item_bytes: int) -> int:
+    """The process consumer's write units for one event: its item's one conditional put, first
+    delivery or copy (DynamoDB bills a failed condition as the write)."""
+    return max(1, math.ceil(item_bytes / WRITE_UNIT_BYTES))
+
+
 def plan(
     events_per_second: float,
     record_bytes: int,
@@ -83,9 +111,14 @@ def plan(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     events_per_request: int = 100,
     lambda_memory_mb: int = 1769,
-    standard_consumers: int = 2,
+    standard_consumers: int = 1,
     efo_consumers: int = 0,
     aggregates: bool = True,
+    events_retention_days: int = 30,
+    billing_mode: str = "on-demand",
+    autoscaling_target: float = 0.7,
+    event_types: int = 4,
+    window_seconds: int = 60,
 ) -> Plan:
     """``consumer_ms_per_record`` defaults to B3's figure for the template's defaults (idempotency,
     32 keys, coalesced writes; docs/performance.md), measured on one core: what
@@ -101,6 +134,12 @@ def plan(
         raise ValueError(f"parallelization_factor must be 1 to {MAX_PARALLELIZATION}")
     if standard_consumers < 0 or efo_consumers < 0 or standard_consumers + efo_consumers < 1:
         raise ValueError("consumers: at least one, standard or enhanced fan-out, and none negative")
+    if billing_mode not in ("on-demand", "provisioned"):
+        raise ValueError("billing_mode must be on-demand or provisioned")
+    if not 0.2 <= autoscaling_target <= 0.9:
+        raise ValueError("autoscaling_target must be in [0.2, 0.9] (DynamoDB auto scaling's range)")
+    if events_retention_days < 0:
+        raise ValueError("events_retention_days must be >= 0 (0: kept for ever, priced as one year)")
     if record_bytes > max_record_bytes:
         errors.append(
             f"a {record_bytes}-byte record is larger than the stream takes ({max_record_bytes} bytes; "
@@ -159,6 +198,17 @@ def plan(
 
     seconds = HOURS_PER_MONTH * 3600
     units_per_record = max(1, math.ceil(record_bytes / 25_000))
+    dynamodb = dynamodb_cost(
+        events_per_second,
+        record_bytes,
+        events_retention_days=events_retention_days,
+        billing_mode=billing_mode,
+        autoscaling_target=autoscaling_target,
+        batches_per_second=events_per_second / batch_size,
+        commits_per_second=(event_types * window_shards(events_per_second, record_bytes) / window_seconds)
+        if aggregates
+        else 0.0,
+    )
     invocations = events_per_second / batch_size * seconds
     duration_seconds = events_per_second * consumer_ms_per_record / 1000 * seconds
     cost = {
@@ -173,15 +223,9 @@ def plan(
         ),
         "lambda_consumer": invocations / 1e6 * PRICES["lambda_request_per_million"]
         + duration_seconds * lambda_memory_mb / 1024 * PRICES["lambda_arm64_gb_second"],
-        # the event, plus the idempotency record's put and update; the aggregates consumer's claim
-        "dynamodb_writes": events_per_second
-        * seconds
-        * (4 if aggregates else 3)
-        * max(1, math.ceil(record_bytes / 1024))
-        / 1e6
-        * PRICES["dynamodb_write_request_unit_per_million"],
         # requests only: its duration per record is not measured yet (docs/performance.md)
         "lambda_aggregates_requests": (invocations / 1e6 * PRICES["lambda_request_per_million"] if aggregates else 0.0),
+        **dynamodb,
         "http_api": events_per_second / events_per_request * seconds / 1e6 * PRICES["http_api_request_per_million"],
         "kinesis_enhanced_fan_out": efo_consumers
         * (
@@ -209,6 +253,44 @@ def plan(
     )
 
 
+def window_shards(events_per_second: float, record_bytes: int) -> int:
+    """The events table's stream shards, about one per partition (1,000 write units a second)."""
+    units = events_per_second * write_units_per_event(record_bytes + ITEM_OVERHEAD_BYTES)
+    return max(1, math.ceil(units / WRITE_UNITS_PER_STREAM_SHARD))
+
+
+def dynamodb_cost(
+    events_per_second: float,
+    record_bytes: int,
+    events_retention_days: int,
+    billing_mode: str,
+    autoscaling_target: float,
+    batches_per_second: float,
+    commits_per_second: float,
+) -> dict[str, float]:
+    """A month of the events table and the aggregates: writes, reads, storage, point-in-time recovery."""
+    seconds = HOURS_PER_MONTH * 3600
+    item = record_bytes + ITEM_OVERHEAD_BYTES
+    write_units = events_per_second * write_units_per_event(item) + commits_per_second
+    # the breaker's state, read once a batch (strongly consistent, a small item)
+    read_units = batches_per_second
+    if billing_mode == "provisioned":
+        writes = write_units / autoscaling_target * HOURS_PER_MONTH * PRICES["dynamodb_wcu_hour"]
+        reads = max(1.0, read_units / autoscaling_target) * HOURS_PER_MONTH * PRICES["dynamodb_rcu_hour"]
+    else:
+        writes = write_units * seconds / 1e6 * PRICES["dynamodb_write_request_unit_per_million"]
+        reads = read_units * seconds / 1e6 * PRICES["dynamodb_read_request_unit_per_million"]
+    # kept for ever is priced as a year of events: what a table that never expires holds by then
+    days = events_retention_days or 365
+    stored_gib = events_per_second * 86_400 * days * (item + STORAGE_OVERHEAD_BYTES) / GIB
+    return {
+        "dynamodb_writes": writes,
+        "dynamodb_reads": reads,
+        "dynamodb_storage": stored_gib * PRICES["dynamodb_storage_gb_month"],
+        "dynamodb_point_in_time_recovery": stored_gib * PRICES["dynamodb_pitr_gb_month"],
+    }
+
+
 def render(result: Plan) -> str:
     lines = [
         f"target: {result.events_per_second:,.0f} events/s of {result.record_bytes:,} bytes",
@@ -220,8 +302,8 @@ def render(result: Plan) -> str:
         f"2 MiB/s; {result.efo_consumers} on enhanced fan-out"
         + (f"; {result.efo_needed} should move to enhanced fan-out" if result.efo_needed else ""),
         "monthly cost, assumed list prices (load/planner.py PRICES):",
-        *[f"  {name:<28} ${value:>12,.2f}" for name, value in result.monthly_cost.items()],
-        f"  {'total':<28} ${result.monthly_total:>12,.2f}",
+        *[f"  {name:<32} ${value:>12,.2f}" for name, value in result.monthly_cost.items()],
+        f"  {'total':<32} ${result.monthly_total:>12,.2f}",
         *[f"warning: {w}" for w in result.warnings],
         *[f"error: {e}" for e in result.errors],
     ]
@@ -238,8 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consumer-ms-per-record", type=float, default=2.0)
     parser.add_argument("--headroom", type=float, default=0.8)
     parser.add_argument("--account-concurrency", type=int, default=DEFAULT_ACCOUNT_CONCURRENCY)
-    parser.add_argument("--standard-consumers", type=int, default=2, help="mappings on the stream itself")
+    parser.add_argument("--standard-consumers", type=int, default=1, help="mappings on the stream itself")
     parser.add_argument("--efo-consumers", type=int, default=0, help="mappings on enhanced fan-out consumers")
+    parser.add_argument("--events-retention-days", type=int, default=30, help="EventsRetentionDays (0: for ever)")
+    parser.add_argument("--billing-mode", choices=["on-demand", "provisioned"], default="on-demand")
+    parser.add_argument("--autoscaling-target", type=float, default=0.7, help="provisioned: utilisation aimed at")
     args = parser.parse_args(argv)
     try:
         result = plan(
@@ -253,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
             account_concurrency=args.account_concurrency,
             standard_consumers=args.standard_consumers,
             efo_consumers=args.efo_consumers,
+            events_retention_days=args.events_retention_days,
+            billing_mode=args.billing_mode,
+            autoscaling_target=args.autoscaling_target,
         )
     except ValueError as exc:
         print(f"plan: {exc}")

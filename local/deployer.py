@@ -260,11 +260,18 @@ class Deployer:
             request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))} | {
                 k: v for k, v in sse.items() if k in {"SSEType", "KMSMasterKeyId"}
             }
-        dynamodb.create_table(**request)
+        stream = props.get("StreamSpecification")
+        if stream:
+            # CloudFormation says StreamViewType; the API says StreamEnabled and StreamViewType.
+            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+        created = dynamodb.create_table(**request)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
-        return Created(table, {"Arn": f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:table/{table}"})
+        attributes = {"Arn": f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:table/{table}"}
+        if "LatestStreamArn" in created:
+            attributes["StreamArn"] = created["LatestStreamArn"]
+        return Created(table, attributes)
 
     def _aws_s3_bucket(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         s3 = local_client("s3", self.endpoint_url)

@@ -49,7 +49,7 @@ destination that cannot be written is retried until it can (both counted in :cla
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
 import logging
 import threading
@@ -65,8 +65,7 @@ from botocore.exceptions import ClientError
 
 from local.deployer import local_client
 from local.functions import FunctionPool, Invocation
-from local.limits import DEDICATED_READ_HEADER
-from weir.failures import stream_name_of
+from local.stream_sources import Shard, StreamRecord, Throttled, source_for
 
 log = logging.getLogger("weir.esm")
 
@@ -106,6 +105,9 @@ class MappingSettings:
     destination_arn: str | None
     role_arn: str = ""  # the function's execution role: the records' invokeIdentityArn
     tumbling_window: int = 0  # TumblingWindowInSeconds; 0: no windows
+    # FilterCriteria's patterns: a record matching none of them is dropped before any batch (AWS:
+    # "Lambda discards events that don't match"); none at all, every record goes to the function.
+    filters: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_properties(cls, props: dict[str, Any], function_arn: str, role_arn: str = "") -> MappingSettings:
@@ -125,17 +127,8 @@ class MappingSettings:
             destination_arn=str(destination) if destination else None,
             role_arn=role_arn,
             tumbling_window=int(props.get("TumblingWindowInSeconds", 0)),
+            filters=tuple(_patterns(props.get("FilterCriteria"))),
         )
-
-    @property
-    def stream_name(self) -> str:
-        return stream_name_of(self.stream_arn)
-
-    @property
-    def source_stream_arn(self) -> str:
-        """The stream's ARN, also for a mapping on one of its consumers (what the records and the
-        on-failure records name here; which of the two AWS puts there is not documented)."""
-        return self.stream_arn.split("/consumer/", 1)[0]
 
     @property
     def enhanced_fan_out(self) -> bool:
@@ -143,19 +136,35 @@ class MappingSettings:
         shard's shared 5 calls/s and 2 MiB/s."""
         return "/consumer/" in self.stream_arn
 
+    def reads_shared(self, other: MappingSettings) -> bool:
+        """Both read the same Kinesis stream's shards as standard consumers (sharing their reads)."""
+        kinesis = ":kinesis:" in self.stream_arn
+        return kinesis and self.stream_arn == other.stream_arn and not (self.enhanced_fan_out or other.enhanced_fan_out)
 
-@dataclass
-class StreamRecord:
-    shard_id: str
-    sequence_number: str
-    partition_key: str
-    data: bytes
-    arrival: float
-    # When the mapping read it (monotonic): the batching window counts from the first record's.
-    read_at: float = field(default_factory=time.monotonic)
 
-    def size(self) -> int:
-        return len(self.data) * 4 // 3 + len(self.partition_key) + 400  # base64 plus the event's JSON
+def _patterns(criteria: Any) -> list[dict[str, Any]]:
+    """FilterCriteria's patterns, each a JSON string in CloudFormation and the API."""
+    patterns = []
+    for item in (criteria or {}).get("Filters", []):
+        pattern = item.get("Pattern")
+        loaded = json.loads(pattern) if isinstance(pattern, str) else pattern
+        if not isinstance(loaded, dict):
+            raise ValueError(f"FilterCriteria: a pattern must be a JSON object, not {pattern!r}")
+        patterns.append(loaded)
+    return patterns
+
+
+def matches(pattern: Any, value: Any) -> bool:
+    """An event filter pattern's equality matching (Lambda developer guide, "Control which events
+    Lambda sends to your function"): a list of the values allowed, or an object of nested patterns.
+    The content filters AWS also has (prefix, numeric, exists) are refused, not guessed at."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and matches(p, value[k]) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        if any(isinstance(option, dict) for option in pattern):
+            raise ValueError(f"filter pattern {pattern!r}: only lists of exact values are emulated")
+        return value in pattern
+    raise ValueError(f"filter pattern {pattern!r}: a value must sit in a list")
 
 
 @dataclass
@@ -202,20 +211,14 @@ def _has_state(result: Invocation) -> bool:
     return isinstance(result.payload, dict) and "state" in result.payload
 
 
-def _dedicated_read(request: Any, **_: Any) -> None:
-    request.headers[DEDICATED_READ_HEADER] = "enhanced-fan-out"
-
-
 class EventSourceMapping:
     def __init__(
         self, settings: MappingSettings, pool: FunctionPool, endpoint_url: str, region: str = "us-east-1"
     ) -> None:
         self.settings = settings
         self.pool = pool
-        self.kinesis = local_client("kinesis", endpoint_url)
-        if settings.enhanced_fan_out:
-            # Its reads are its own (SubscribeToShard in AWS): outside the shard's shared read limits.
-            self.kinesis.meta.events.register("before-sign.kinesis.GetRecords", _dedicated_read)
+        # The Kinesis stream, or the DynamoDB table's stream, it reads (local.stream_sources).
+        self.source = source_for(settings.stream_arn, endpoint_url)
         self.s3 = local_client("s3", endpoint_url)
         self.sqs = local_client("sqs", endpoint_url)
         self.region = region
@@ -246,19 +249,9 @@ class EventSourceMapping:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def _shards(self) -> list[dict[str, Any]]:
-        shards: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"StreamName": self.settings.stream_name}
-        while True:
-            page = self.kinesis.list_shards(**kwargs)
-            shards.extend(page["Shards"])
-            if not page.get("NextToken"):
-                return shards
-            kwargs = {"NextToken": page["NextToken"]}
-
     def concurrency_wanted(self) -> int:
         """Batches this mapping can have in flight at once: open shards x ParallelizationFactor."""
-        open_shards = [s for s in self._shards() if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+        open_shards = [s for s in self.source.shards() if not s.closed]
         return len(open_shards) * self.settings.parallelization
 
     def start(self) -> None:
@@ -272,24 +265,23 @@ class EventSourceMapping:
             except Exception:  # the endpoint going away at shutdown; the next round lists again
                 if self._stop.is_set():
                     return
-                log.exception("listing the shards of %s failed", self.settings.stream_name)
+                log.exception("listing the shards of %s failed", self.settings.stream_arn)
 
     def _discover(self, first: bool) -> None:
         """Start every shard whose parents are finished. At the first listing the shards are read from
         ``StartingPosition``; a shard found later is a split's or a merge's child, read from its start."""
-        shards = self._shards()
+        shards: list[Shard] = self.source.shards()
         with self._shards_lock:
             for shard in shards:
-                parents = [shard[k] for k in ("ParentShardId", "AdjacentParentShardId") if shard.get(k)]
-                self._parents.setdefault(shard["ShardId"], parents)
+                self._parents.setdefault(shard.shard_id, shard.parents)
             for shard_id, done in list(self._finished_lanes().items()):
                 if done:
                     self._finished.add(shard_id)
             for shard in shards:
-                shard_id = shard["ShardId"]
+                shard_id = shard.shard_id
                 if shard_id in self.lanes:
                     continue
-                closed = "EndingSequenceNumber" in shard["SequenceNumberRange"]
+                closed = shard.closed
                 if first and self.settings.starting_position == "LATEST":
                     if closed:  # nothing comes after LATEST on a closed shard
                         self.lanes[shard_id] = []
@@ -391,14 +383,6 @@ class EventSourceMapping:
 
     # --- reading --------------------------------------------------------------------
 
-    def _iterator(self, shard_id: str, after: str | None, position: str) -> str:
-        kwargs: dict[str, Any] = {"StreamName": self.settings.stream_name, "ShardId": shard_id}
-        if after is not None:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=after)
-        else:
-            kwargs["ShardIteratorType"] = position
-        return str(self.kinesis.get_shard_iterator(**kwargs)["ShardIterator"])
-
     def _read_shard(self, shard_id: str, lanes: list[_Lane], position: str) -> None:
         last: str | None = None
         iterator: str | None = None
@@ -409,18 +393,18 @@ class EventSourceMapping:
                 continue
             try:
                 if iterator is None:
-                    iterator = self._iterator(shard_id, last, position)
-                page = self.kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+                    iterator = self.source.iterator(shard_id, last, position)
+                page = self.source.read(iterator)
+            except Throttled:
+                # The shard's shared reads are spent (other consumers read it too): the iterator
+                # stays good; wait for the next second's budget.
+                throttled += 1
+                log.debug("shard %s: reads throttled (%d in a row)", shard_id, throttled)
+                self._stop.wait(min(BUSY_POLL_SECONDS * throttled, IDLE_POLL_SECONDS))
+                continue
             except ClientError as exc:
-                code = exc.response["Error"]["Code"]
-                if code == "ProvisionedThroughputExceededException":
-                    # The shard's shared reads are spent (other consumers read it too): the iterator
-                    # stays good; wait for the next second's budget.
-                    throttled += 1
-                    log.debug("shard %s: reads throttled (%d in a row)", shard_id, throttled)
-                    self._stop.wait(min(BUSY_POLL_SECONDS * throttled, IDLE_POLL_SECONDS))
-                    continue
                 # ExpiredIteratorException (also the FIS action), anything else: start again after the last read
+                code = exc.response["Error"]["Code"]
                 log.info("shard %s: %s; re-reading after %s", shard_id, code, last)
                 iterator = None
                 self._stop.wait(BUSY_POLL_SECONDS)
@@ -432,16 +416,12 @@ class EventSourceMapping:
                 self._stop.wait(IDLE_POLL_SECONDS)
                 continue
             throttled = 0
-            records = page.get("Records", [])
-            for record in records:
-                arrival = record["ApproximateArrivalTimestamp"]
-                item = StreamRecord(
-                    shard_id,
-                    record["SequenceNumber"],
-                    record["PartitionKey"],
-                    bytes(record["Data"]),
-                    arrival.timestamp(),  # botocore parses ApproximateArrivalTimestamp to a datetime
-                )
+            records = page.records
+            for item in records:
+                item.shard_id = shard_id
+                last = item.sequence_number
+                if self.settings.filters and not any(matches(p, self._filtered(item)) for p in self.settings.filters):
+                    continue  # discarded: never in a batch, and the checkpoint passes it
                 lane = lanes[zlib.crc32(item.partition_key.encode()) % len(lanes)]
                 with lane.condition:
                     while lane.full() and not self._stop.is_set():
@@ -449,8 +429,7 @@ class EventSourceMapping:
                     lane.buffer.append(item)
                     lane.buffered_bytes += item.size()
                     lane.condition.notify_all()
-                last = item.sequence_number
-            iterator = page.get("NextShardIterator")
+            iterator = page.next_iterator
             if iterator is None:  # a closed shard, read to its end: its lanes finish it
                 log.debug("shard %s: read to its end", shard_id)
                 for lane in lanes:
@@ -604,7 +583,7 @@ class EventSourceMapping:
         failures = result.payload.get("batchItemFailures")
         if not failures:
             return None
-        positions = {r.sequence_number: i for i, r in enumerate(batch)}
+        positions = {self.source.identity(r): i for i, r in enumerate(batch)}
         indexes = []
         for failure in failures:
             identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
@@ -640,7 +619,7 @@ class EventSourceMapping:
             "window": {"start": iso(start), "end": iso(start + self.settings.tumbling_window)},
             "state": lane.window_state or {},
             "shardId": shard_id,
-            "eventSourceARN": self.settings.source_stream_arn,
+            "eventSourceARN": self.source.event_source_arn,
             "isFinalInvokeForWindow": final,
             "isWindowTerminatedEarly": early,
         }
@@ -678,27 +657,16 @@ class EventSourceMapping:
             delay = min(delay * 2, 1.0)
 
     def _event(self, batch: list[StreamRecord]) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": r.partition_key,
-                        "sequenceNumber": r.sequence_number,
-                        "data": base64.b64encode(r.data).decode(),
-                        "approximateArrivalTimestamp": r.arrival,
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": f"{r.shard_id}:{r.sequence_number}",
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": self.settings.role_arn,
-                    "awsRegion": self.region,
-                    "eventSourceARN": self.settings.source_stream_arn,
-                }
-                for r in batch
-            ]
-        }
+        return {"Records": [self.source.event_record(r, self.region, self.settings.role_arn) for r in batch]}
+
+    def _filtered(self, record: StreamRecord) -> dict[str, Any]:
+        """What FilterCriteria sees of a record: its event record (a Kinesis record's ``data`` as the
+        JSON object it holds, as Lambda filters it; not JSON, the data stays base64)."""
+        event = self.source.event_record(record, self.region, self.settings.role_arn)
+        if "kinesis" in event:
+            with contextlib.suppress(ValueError):
+                event = {**event, "data": json.loads(record.data)}
+        return event
 
     # --- the on-failure destination ----------------------------------------------------
 
@@ -730,14 +698,14 @@ class EventSourceMapping:
         record |= {
             "version": "1.0",
             "timestamp": iso(now),
-            "KinesisBatchInfo": {
+            self.source.batch_info_key: {
                 "shardId": records[0].shard_id,
                 "startSequenceNumber": records[0].sequence_number,
                 "endSequenceNumber": records[-1].sequence_number,
                 "approximateArrivalOfFirstRecord": iso(records[0].arrival),
                 "approximateArrivalOfLastRecord": iso(records[-1].arrival),
                 "batchSize": len(records),
-                "streamArn": self.settings.source_stream_arn,
+                "streamArn": self.source.event_source_arn,
             },
         }
         destination = self.settings.destination_arn

@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from local import partiql
 from local.dynalite_gaps import TTL_OPERATIONS, DynaliteGaps
+from local.dynamodb_streams import STREAMS_TARGET_PREFIX, WRITES, TableStreams
 from local.faults import Fault, FaultError, FaultSet
 from local.httpd import HOP_BY_HOP, LoopbackHandler, LoopbackServer
 from local.limits import DEDICATED_READ_HEADER, ShardReadLimiter, ShardWriteLimiter
@@ -160,6 +161,8 @@ class Gateway:
         # DynamoDB's own backend (dynalite), or moto's with everything else.
         self.dynamodb = dynamodb or default
         self.dynalite_gaps = DynaliteGaps() if self.dynamodb != default else None
+        # DynamoDB Streams of the tables that have one (local.dynamodb_streams): neither backend has them.
+        self.table_streams = TableStreams(region="us-east-1", account="123456789012")
         # A batch's statements go to DynamoDB side by side (up to a whole batch at once), so the
         # single-threaded backend is never idle waiting for this process between statements.
         self._statements = ThreadPoolExecutor(max_workers=25, thread_name_prefix="statement")
@@ -242,12 +245,31 @@ class Gateway:
     def dynamodb_call(
         self, call: Call, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Every DynamoDB call: PartiQL batches emulated, dynalite's gaps filled, the rest forwarded."""
+        """Every DynamoDB call: PartiQL batches emulated, dynalite's gaps filled, table streams kept
+        and answered, the rest forwarded."""
+        if headers.get("X-Amz-Target", "").startswith(STREAMS_TARGET_PREFIX):
+            status, answer = self.table_streams.answer(call.operation, call.params)
+            return status, _json_headers(), json.dumps(answer, default=str).encode()
         if call.operation == "BatchExecuteStatement":
             return self.batch_execute_statement(call, path, headers)
         gaps = self.dynalite_gaps
         if gaps is not None and call.operation in TTL_OPERATIONS:
             status, answer = gaps.time_to_live(call.operation, call.params, self.dynamodb_single(path, headers))
+            return status, _json_headers(), json.dumps(answer).encode()
+        streamed = self.stream_call(call, path, headers)
+        if streamed is not None:
+            status, answer = streamed
+            if gaps is not None and gaps.wants_old_item(call.operation, call.params):
+                single = self.dynamodb_single(path, headers)
+                completed = gaps.add_old_item(
+                    call.operation,
+                    call.params,
+                    status,
+                    json.dumps(answer).encode(),
+                    single,
+                    lambda table: self.key_names(table, single),
+                )
+                return status, _json_headers(), completed
             return status, _json_headers(), json.dumps(answer).encode()
         status, response_headers, data = self.forward(self.dynamodb, method, path, headers, body)
         if gaps is not None and gaps.wants_old_item(call.operation, call.params):
@@ -262,11 +284,47 @@ class Gateway:
                 data = completed
         return status, response_headers, data
 
+    def stream_call(self, call: Call, path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]] | None:
+        """A call that a table stream has to see (its writes, the table's own description and stream
+        settings), or None for one that goes to the backend as it came."""
+        streams = self.table_streams
+        params = call.params
+        table = str(params.get("TableName", ""))
+        single = self.dynamodb_single(path, headers)
+        if call.operation in WRITES and streams.has_stream(table):
+            return streams.write(call.operation, params, single)
+        if call.operation == "BatchWriteItem" and any(streams.has_stream(t) for t in params.get("RequestItems") or {}):
+            return streams.batch_write(params, single)
+        if call.operation == "CreateTable" and "StreamSpecification" in params:
+            sent = {k: v for k, v in params.items() if k != "StreamSpecification"}
+            status, answer = single("CreateTable", sent)
+            if status < 300:
+                keys = [k["AttributeName"] for k in sorted(params["KeySchema"], key=lambda k: k["KeyType"] != "HASH")]
+                answer["TableDescription"] |= streams.enable(table, params["StreamSpecification"], keys)
+            return status, answer
+        if call.operation == "UpdateTable" and "StreamSpecification" in params:
+            rest = {k: v for k, v in params.items() if k not in ("StreamSpecification", "TableName")}
+            status, answer = (
+                single("UpdateTable", {"TableName": table, **rest}) if rest else single("DescribeTable", params)
+            )
+            if status >= 300:
+                return status, answer
+            description = answer.get("TableDescription") or answer.get("Table") or {}
+            keys = self.key_names(table, single)
+            return 200, {"TableDescription": description | streams.enable(table, params["StreamSpecification"], keys)}
+        if call.operation == "DescribeTable" and streams.has_stream(table):
+            status, answer = single("DescribeTable", params)
+            if status < 300:
+                answer["Table"] |= streams.describe_fields(table)
+            return status, answer
+        return None
+
     def batch_execute_statement(
         self, call: Call, path: str, headers: Mapping[str, str]
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """DynamoDB PartiQL batches, statement by statement (see :mod:`local.partiql`)."""
-        single = self.dynamodb_single(path, headers)
+        """DynamoDB PartiQL batches, statement by statement (see :mod:`local.partiql`); a statement
+        that writes to a table with a stream is recorded in it."""
+        single = self.table_streams.recording(self.dynamodb_single(path, headers))
 
         def key_of(table: str) -> str:
             try:

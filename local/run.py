@@ -34,8 +34,6 @@ from local.deployer import local_client, local_credentials
 from local.endpoint import DEFAULT_PORT
 from local.runtime import LocalRuntime
 from local.template import ROOT, parse_overrides
-from weir.aggregates.store import totals
-from weir.aggregates.window import POISON_TYPE
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
 POISON_RECORDS = 5
@@ -110,25 +108,34 @@ class Demo:
 
     # --- reading back -------------------------------------------------------------------
 
-    def stored_ids(self) -> set[str]:
-        found: set[str] = set()
-        kwargs: dict[str, Any] = {"TableName": self.events_table, "ProjectionExpression": "event_id"}
+    def stored(self) -> dict[str, str]:
+        """Every event in the events table: its id and its type."""
+        found: dict[str, str] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.events_table,
+            "ProjectionExpression": "event_id, #type",
+            "ExpressionAttributeNames": {"#type": "type"},
+        }
         while True:
             page = self.dynamodb.scan(**kwargs)
-            found.update(item["event_id"]["S"] for item in page["Items"])
+            found.update((item["event_id"]["S"], item.get("type", {}).get("S", "")) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def stored_ids(self) -> set[str]:
+        return set(self.stored())
+
     def aggregate_counts(self) -> dict[str, int]:
         """The second consumer's counts per type, over every window (the aggregates table)."""
-        items: list[dict[str, Any]] = []
+        found: dict[str, int] = {}
         kwargs: dict[str, Any] = {"TableName": self.outputs["AggregatesTableName"]}
         while True:
             page = self.dynamodb.scan(**kwargs)
-            items.extend(page["Items"])
+            for item in page["Items"]:
+                found[item["type"]["S"]] = found.get(item["type"]["S"], 0) + int(item["count"]["N"])
             if "LastEvaluatedKey" not in page:
-                return totals(items)
+                return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def wait_for_windows(self, timeout: float) -> bool:
@@ -331,20 +338,17 @@ def main(argv: list[str] | None = None) -> int:
         label = "aggregates: the last windows closed" if windows_closed else "aggregates: windows still open"
         print(f"  {label:<44} {time.monotonic() - closing_started:5.1f} s", flush=True)
         aggregates = demo.aggregate_counts()
-        aggregated_poison = aggregates.pop(POISON_TYPE, 0)
 
-        stored = demo.stored_ids()
+        stored_types = demo.stored()
+        stored = set(stored_types)
         assert runtime.stack is not None
         quarantined = demo.queue_depth(runtime.stack.physical_ids["QuarantineQueue"])
         in_destination = demo.failure_records()
         waiting = in_destination | demo.overflow_ids()
         lost = sorted(demo.accepted - stored - waiting)
-        # Every event that reached the stream: stored, or in the failure destination (its records were
-        # read by both consumers); the overflow queue's never reached the stream.
-        on_stream = (stored | in_destination) & set(demo.bodies)
+        # The second consumer counts what the first stored: per type, the events table's own count.
         expected: dict[str, int] = {}
-        for event_id in on_stream:
-            type_ = demo.bodies[event_id]["type"]
+        for type_ in stored_types.values():
             expected[type_] = expected.get(type_, 0) + 1
         by_type = {
             t: {"events": expected.get(t, 0), "aggregates": aggregates.get(t, 0)}
@@ -373,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
             "consumer_invocations": sum(m.stats.invocations for m in runtime.mappings),
             "duplicates_posted": DUPLICATES,
             "aggregates_by_type": by_type,
-            "aggregates_poison": aggregated_poison,
             "aggregates_windows_closed": runtime.mapping("AggregateFunction").stats.windows_closed,
             "aggregates_differences": aggregate_differences,
             "seconds": round(time.monotonic() - started, 1),
@@ -404,12 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     for type_, pair in by_type.items():
         mark = "ok" if pair["events"] == pair["aggregates"] else "DIFFERENT"
         print(f"    {type_:<34} {pair['events']:>6} = {pair['aggregates']:<6} {mark}")
-    print(f"    {POISON_TYPE:<34} {ledger['aggregates_poison']:>6} (poison records sent: {POISON_RECORDS})")
     print(f"  ({ledger['seconds']} s; written to {args.ledger})")
     # Lost must be 0, every poison record in the quarantine, and the long outage survived without
     # the failure destination, or the run failed.
     long_failed = ledger["long_outage_to_failure_destination"] or ledger["long_outage_not_stored"]
-    aggregates_wrong = ledger["aggregates_differences"] or ledger["aggregates_poison"] != POISON_RECORDS
+    aggregates_wrong = ledger["aggregates_differences"]
     return 1 if lost or quarantined < POISON_RECORDS or long_failed or aggregates_wrong else 0
 
 

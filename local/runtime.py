@@ -96,12 +96,8 @@ class LocalRuntime:
                 mapping.function_logical_id = logical_id
                 self.mappings.append(mapping)
             for mapping in self.mappings:
-                shared = [
-                    m
-                    for m in self.mappings
-                    if m.settings.stream_name == mapping.settings.stream_name and not m.settings.enhanced_fan_out
-                ]
-                mapping.readers_per_shard = max(1, len(shared)) if not mapping.settings.enhanced_fan_out else 1
+                shared = [m for m in self.mappings if m.settings.reads_shared(mapping.settings)]
+                mapping.readers_per_shard = max(1, len(shared))
             if warm:
                 # Cold starts happen in parallel, before traffic, as provisioned concurrency would:
                 # two workers per function, and a consumer as many as its mappings run batches at once.

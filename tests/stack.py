@@ -33,12 +33,14 @@ def ingest_environment(stream_name: str, queue_url: str, **overrides: str) -> di
 
 def create_table(dynamodb: Any, logical_id: str, name: str) -> None:
     """Create a table with the key schema template.yaml gives ``logical_id`` (one source for both)."""
+    from local.resolve import resolve
+
     props = translated()["Resources"][logical_id]["Properties"]
     dynamodb.create_table(
         TableName=name,
         KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"],
-        BillingMode=props["BillingMode"],
+        BillingMode=resolve(props["BillingMode"], scope({})),  # the template's default: on demand
     )
 
 

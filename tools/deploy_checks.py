@@ -367,7 +367,19 @@ def preflight(source: Template, translated: Template, values: Mapping[str, Any])
         *rule_failures(source, values),
         *consumer_reservation_covers_mapping(translated, values),
         *chaos_duration_in_fis_range(values),
+        *provisioned_range_is_a_range(values),
     ]
+
+
+def provisioned_range_is_a_range(values: Mapping[str, Any]) -> list[str]:
+    """Application Auto Scaling refuses a scalable target whose MinCapacity is above its MaxCapacity
+    (RegisterScalableTarget), half-way through the deploy."""
+    if str(values.get("TableBillingMode", "PAY_PER_REQUEST")) != "PROVISIONED":
+        return []
+    low, high = int(values.get("ProvisionedWriteCapacityMin", 5)), int(values.get("ProvisionedWriteCapacityMax", 4000))
+    if low > high:
+        return [f"ProvisionedWriteCapacityMin ({low}) is above ProvisionedWriteCapacityMax ({high})"]
+    return []
 
 
 def chaos_duration_in_fis_range(values: Mapping[str, Any]) -> list[str]:

@@ -1,5 +1,5 @@
-"""Aggregate: a tumbling-window mapping's batches -> per-window counts of events by type, committed
-once per window to the aggregates table (weir.aggregates)."""
+"""Aggregate: the events table's stream in tumbling windows -> per-window counts of the stored events
+by type, committed once per window to the aggregates table (weir.aggregates)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from weir import domain
 from weir.aggregates import wiring
 from weir.aggregates.service import AggregatesService
 from weir.config import AggregatesConfig
@@ -19,7 +18,7 @@ from weir.observability import logger, metrics, tracer
 @cache
 def service() -> AggregatesService:
     """Built on the first invocation of an execution environment, then reused."""
-    return wiring.build(AggregatesConfig.from_env(os.environ), domain.EVENT_TYPES)
+    return wiring.build(AggregatesConfig.from_env(os.environ))
 
 
 @logger.inject_lambda_context

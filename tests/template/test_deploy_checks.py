@@ -187,6 +187,14 @@ def test_a_chaos_duration_fis_refuses_is_found(overrides: dict[str, str], named:
     assert named in problem
 
 
+def test_provisioned_tables_whose_capacity_range_is_upside_down_are_refused() -> None:
+    settings = {"TableBillingMode": "PROVISIONED", "ProvisionedWriteCapacityMin": "500"}
+    assert check(settings) == []
+    [problem] = check({**settings, "ProvisionedWriteCapacityMax": "100"})
+    assert "ProvisionedWriteCapacityMin (500) is above ProvisionedWriteCapacityMax (100)" in problem
+    assert check({"ProvisionedWriteCapacityMin": "500", "ProvisionedWriteCapacityMax": "100"}) == []  # on demand
+
+
 def test_chaos_experiments_with_their_defaults_pass() -> None:
     assert check({"ChaosExperiments": "true"}) == []
     assert check({"ChaosDuration": "PT13H"}) == []  # no experiment template, nothing to refuse

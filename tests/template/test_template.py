@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -159,16 +160,14 @@ def test_every_function_uses_its_own_role_and_no_generated_one() -> None:
     assert not [r for r, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role" and "Function" in r]
 
 
-@pytest.mark.parametrize("role", ["ProcessRole", "AggregateRole"])
-def test_each_consumer_reads_only_its_stream(role: str) -> None:
+def test_the_first_consumer_reads_only_its_stream() -> None:
     statements = _statements(
-        translated()["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        translated()["Resources"]["ProcessRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     )
     kinesis = [s for s in statements if any(a.startswith("kinesis:") for a in _actions(s))]
-    consumer = {"ProcessRole": "ProcessStreamConsumer", "AggregateRole": "AggregateStreamConsumer"}[role]
     assert [s["Resource"] for s in kinesis] == [
         {"Fn::GetAtt": ["Stream", "Arn"]},
-        {"Fn::GetAtt": [consumer, "ConsumerARN"]},  # only with enhanced fan-out (a conditional statement)
+        {"Fn::GetAtt": ["ProcessStreamConsumer", "ConsumerARN"]},  # only with enhanced fan-out (conditional)
     ]
     assert set(_actions(kinesis[0])) == {
         "kinesis:DescribeStream",
@@ -180,22 +179,37 @@ def test_each_consumer_reads_only_its_stream(role: str) -> None:
     assert set(_actions(kinesis[1])) == {"kinesis:SubscribeToShard", "kinesis:DescribeStreamConsumer"}
 
 
-@pytest.mark.parametrize(
-    ("function", "consumer"), [("Process", "ProcessStreamConsumer"), ("Aggregate", "AggregateStreamConsumer")]
-)
-def test_either_consumer_can_read_through_enhanced_fan_out(function: str, consumer: str) -> None:
+def test_the_second_consumer_reads_only_the_events_table_s_stream() -> None:
+    # the four actions the DynamoDB developer guide's policy for a Lambda function gives, on the
+    # table's streams only ("IAM policy to allow an AWS Lambda function to access DynamoDB stream records")
+    statements = _statements(
+        translated()["Resources"]["AggregateRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    )
+    reads = [
+        s for s in statements if any(a.startswith(("kinesis:", "dynamodb:Get", "dynamodb:Desc")) for a in _actions(s))
+    ]
+    assert [s["Resource"] for s in reads] == [{"Fn::Sub": "${EventsTable.Arn}/stream/*"}]
+    assert set(_actions(reads[0])) == {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    }
+
+
+def test_the_first_consumer_can_read_through_enhanced_fan_out() -> None:
     source = load_template()
-    mode = source["Parameters"][f"{function}ReadMode"]
+    mode = source["Parameters"]["ProcessReadMode"]
     assert mode["Default"] == "shared"
     assert set(mode["AllowedValues"]) == {"shared", "enhanced-fan-out"}
-    resource = source["Resources"][consumer]
-    assert resource["Condition"] == f"{function}UsesFanOut"
+    resource = source["Resources"]["ProcessStreamConsumer"]
+    assert resource["Condition"] == "ProcessUsesFanOut"
     assert resource["Properties"]["StreamARN"] == {"Fn::GetAtt": ["Stream", "Arn"]}
-    stream = source["Resources"][f"{function}Function"]["Properties"]["Events"]["Stream"]["Properties"]["Stream"]
+    stream = source["Resources"]["ProcessFunction"]["Properties"]["Events"]["Stream"]["Properties"]["Stream"]
     assert stream == {
         "Fn::If": [
-            f"{function}UsesFanOut",
-            {"Fn::GetAtt": [consumer, "ConsumerARN"]},
+            "ProcessUsesFanOut",
+            {"Fn::GetAtt": ["ProcessStreamConsumer", "ConsumerARN"]},
             {"Fn::GetAtt": ["Stream", "Arn"]},
         ]
     }
@@ -459,7 +473,7 @@ def test_the_two_consumers_share_the_safe_mapping_settings_and_the_second_has_tu
     mappings = {
         name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"
     }
-    process, aggregate = mappings["ProcessFunctionStream"], mappings["AggregateFunctionStream"]
+    process, aggregate = mappings["ProcessFunctionStream"], mappings["AggregateFunctionStored"]
     for key in (
         "StartingPosition",
         "BatchSize",
@@ -473,6 +487,11 @@ def test_the_two_consumers_share_the_safe_mapping_settings_and_the_second_has_tu
     assert aggregate["TumblingWindowInSeconds"] == {"Ref": "TumblingWindowInSeconds"}
     assert aggregate["ParallelizationFactor"] == 1  # a window's state is per shard
     assert process["TumblingWindowInSeconds"] == 0
+    # the second consumer reads what the first stored: the events table's stream, new items only
+    assert aggregate["EventSourceArn"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
+    assert resources["EventsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    [pattern] = [json.loads(f["Pattern"]) for f in aggregate["FilterCriteria"]["Filters"]]
+    assert pattern == {"eventName": ["INSERT"]}
     outputs = load_template()["Outputs"]
     assert outputs["AggregatesTableName"]["Value"] == {"Ref": "AggregatesTable"}
     table = resources["AggregatesTable"]["Properties"]
@@ -480,5 +499,3 @@ def test_the_two_consumers_share_the_safe_mapping_settings_and_the_second_has_tu
         {"AttributeName": "window_start", "KeyType": "HASH"},
         {"AttributeName": "type", "KeyType": "RANGE"},
     ]
-    claims = resources["AggregateClaimsTable"]["Properties"]
-    assert claims["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

@@ -294,3 +294,31 @@ def test_forced_open_pauses_and_release_resumes() -> None:
     assert lambda_client.updates == [False, True]
     with pytest.raises(ValueError, match="force must be one of"):
         ctl.handle({"force": "sideways"})
+
+
+def test_key_threads_asking_at_once_read_the_shared_state_once() -> None:
+    # GIVEN a breaker whose cached state has expired, and a store slow to answer
+    import threading
+    import time
+
+    class SlowStore(MemoryStore):
+        reads = 0
+
+        def read(self) -> Status:
+            SlowStore.reads += 1
+            time.sleep(0.2)
+            return super().read()
+
+    clock = FakeClock()
+    breaker = Breaker(SlowStore(), lambda: True, BreakerSettings(), clock=clock)
+    breaker.status()
+    clock.now += 5  # past cache_seconds
+    SlowStore.reads = 0
+    # WHEN 32 key threads ask at once
+    threads = [threading.Thread(target=breaker.status) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    # THEN one read: the others went on with the state it had
+    assert SlowStore.reads == 1

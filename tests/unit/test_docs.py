@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 
@@ -40,3 +42,21 @@ def test_relative_links_in_docs_point_at_files_that_exist() -> None:
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_the_cost_figures_in_the_docs_are_what_the_planner_prints(capsys: object) -> None:
+    """Each ``<!-- planner: ARGS -->`` block is the output of ``python -m load.planner ARGS``."""
+    import shlex
+
+    from load.planner import main
+
+    blocks = []
+    for page in (ROOT / "docs").rglob("*.md"):
+        blocks += [
+            (page.name, *m) for m in re.findall(r"<!-- planner: (.+?) -->\n```text\n(.*?)```", page.read_text(), re.S)
+        ]
+    assert len(blocks) >= 2, "docs/deploy.md lost its planner blocks"
+    capture: pytest.CaptureFixture[str] = capsys  # type: ignore[assignment]
+    for page, args, printed in blocks:
+        main(shlex.split(args))
+        assert capture.readouterr().out == printed, f'{page}: make plan ARGS="{args}" prints something else now'

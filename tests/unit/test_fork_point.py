@@ -35,11 +35,11 @@ def test_no_core_module_imports_the_domain() -> None:
 
 
 def test_the_handlers_are_what_hands_the_domain_to_the_core() -> None:
-    # the two consumers, the ingest API (its types) and the breaker (its sink's probe)
+    # the consumer, the ingest API (its types) and the breaker (its sink's probe)
     handlers = {
         path.parent.name for path in (ROOT / "functions").glob("*/app.py") if "weir.domain" in imported_modules(path)
     }
-    assert handlers == {"aggregate", "breaker", "ingest", "process"}
+    assert handlers == {"breaker", "ingest", "process"}
 
 
 FORK_DOMAIN = """

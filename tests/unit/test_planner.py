@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from load.planner import main, plan
@@ -148,3 +150,66 @@ def test_enhanced_fan_out_is_priced_per_consumer_shard_hour_and_per_gb() -> None
 def test_no_consumer_at_all_is_refused() -> None:
     with pytest.raises(ValueError, match="consumers"):
         plan(10, 100, standard_consumers=0, efo_consumers=0)
+
+
+# --- DynamoDB: one write per event, storage, point-in-time recovery, provisioned capacity -----
+
+
+def test_an_event_is_one_write_unit_per_started_kilobyte_of_its_item() -> None:
+    from load.planner import write_units_per_event
+
+    assert [write_units_per_event(n) for n in (1, 1024, 1025, 4096)] == [1, 1, 2, 4]
+
+
+def test_the_item_overhead_is_what_weirs_sink_adds_to_the_load_tests_records() -> None:
+    import json
+
+    from load.dynamodb_units import item_bytes
+    from load.events import make_events
+    from load.planner import ITEM_OVERHEAD_BYTES
+    from tests.unit.test_sinks import AnyPayload
+    from weir.consumer.dynamodb_sink import DynamoDBEventSink
+    from weir.models import Event
+    from weir.payloads import EventTypes
+
+    sink = DynamoDBEventSink(None, "events", retention_seconds=30 * 86_400)
+    for event in make_events(5):
+        record = json.dumps(event, separators=(",", ":")).encode()
+        item = sink.item(EventTypes({}, other=AnyPayload).validate(Event.model_validate(event)))
+        assert abs(item_bytes(item) - len(record) - ITEM_OVERHEAD_BYTES) <= 2
+
+
+def test_writes_follow_the_item_size_and_the_billing_mode() -> None:
+    small = plan(1000, 900)
+    large = plan(1000, 1100)  # past 1 KB: two units a write
+    assert large.monthly_cost["dynamodb_writes"] > 1.9 * small.monthly_cost["dynamodb_writes"]
+    provisioned = plan(1000, 900, billing_mode="provisioned", autoscaling_target=0.7)
+    # since DynamoDB's November 2024 price cut, provisioned at 70 % is about 41 % of on-demand
+    ratio = provisioned.monthly_cost["dynamodb_writes"] / small.monthly_cost["dynamodb_writes"]
+    assert ratio == pytest.approx(0.41, abs=0.01)
+
+
+def test_storage_and_point_in_time_recovery_grow_with_the_retention() -> None:
+    month = plan(1000, 1000, events_retention_days=30)
+    quarter = plan(1000, 1000, events_retention_days=90)
+    assert quarter.monthly_cost["dynamodb_storage"] == pytest.approx(
+        3 * month.monthly_cost["dynamodb_storage"], rel=1e-3
+    )
+    pitr, storage = month.monthly_cost["dynamodb_point_in_time_recovery"], month.monthly_cost["dynamodb_storage"]
+    assert pitr == pytest.approx(storage * 0.20 / 0.25, rel=1e-3)
+    # 1,000 events/s of 1 KB kept 30 days: about 2.6 TB, $650 of storage a month
+    assert 600 < storage < 750
+    assert plan(1000, 1000, events_retention_days=0).monthly_cost["dynamodb_storage"] > 12 * storage
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"billing_mode": "spot"}, "billing_mode"),
+        ({"autoscaling_target": 0.95}, "autoscaling_target"),
+        ({"events_retention_days": -1}, "events_retention_days"),
+    ],
+)
+def test_bad_dynamodb_settings_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan(1000, 100, **kwargs)

@@ -201,9 +201,9 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
     # A share of the stream's write capacity: 1,000 records/s per shard is the whole of it.
     records_per_second: float = Field(200.0, alias="REDRIVE_RECORDS_PER_SECOND", gt=0, le=100_000)
     safety_margin_seconds: float = Field(5.0, alias="SAFETY_MARGIN_SECONDS", ge=0, le=60)
-    # The aggregates consumer: its failed batches' claims are released before they are put back.
-    aggregate_claims_table_name: str | None = Field(None, alias="AGGREGATE_CLAIMS_TABLE_NAME", min_length=1)
-    aggregate_function_name: str | None = Field(None, alias="AGGREGATE_FUNCTION_NAME", min_length=1)
+    # The aggregates consumer: its failed batches are counted into their windows (weir.redrive.recount).
+    aggregates_table_name: str | None = Field(None, alias="AGGREGATES_TABLE_NAME", min_length=1)
+    tumbling_window_seconds: int = Field(60, alias="TUMBLING_WINDOW_SECONDS", ge=1, le=900)
 
     @model_validator(mode="after")
     def _one_failure_destination(self) -> Self:
@@ -237,14 +237,9 @@ class BreakerConfig(EnvSettings):
 
 
 class AggregatesConfig(_DynamoDBTimeouts):
-    """The aggregates function: the table of per-window counts, the claims that keep them exact."""
+    """The aggregates function: the table of per-window counts."""
 
     aggregates_table_name: str = Field(alias="AGGREGATES_TABLE_NAME", min_length=1)
-    claims_table_name: str = Field(alias="AGGREGATE_CLAIMS_TABLE_NAME", min_length=1)
-    # How long an event id stays claimed: longer than a record can come back (the stream's retention
-    # plus a redrive), or a late copy of an event is counted again.
-    claim_ttl_seconds: int = Field(8 * 24 * 3600, alias="AGGREGATE_CLAIM_TTL_SECONDS", ge=60)
 
     def dynamodb_client_settings(self) -> ClientSettings:
-        # One pool connection per claim thread (weir.aggregates.claims.CLAIM_THREADS).
-        return self._dynamodb_settings(16)
+        return self._dynamodb_settings(2)

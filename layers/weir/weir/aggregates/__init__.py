@@ -1,25 +1,28 @@
-"""The second consumer: per-window counts of events by type, exactly once per ``event_id``.
+"""The second consumer: per-window counts of the stored events by type, each stored event once.
+
+It reads the events table's change stream (DynamoDB Streams), not the Kinesis stream: a stored event
+is one ``INSERT`` record there, and a duplicate none at all, because the first consumer's conditional
+put of a copy changes nothing ("DynamoDB Streams ... each stream record appears exactly once",
+DynamoDB developer guide). So counting the ``INSERT`` records counts each stored event once, with no
+write of its own per event (docs/decisions/0010-one-write-per-event.md).
 
 The event source mapping's tumbling windows (``TumblingWindowInSeconds``) carry the counts between
 invocations as the window's ``state``; at the window's end (``isFinalInvokeForWindow``), or when the
 state grew past 1 MB (``isWindowTerminatedEarly``), the counts are committed to the aggregates table.
-docs/aws-facts.md ("Tumbling windows") holds what AWS documents about them.
+docs/aws-facts.md ("Tumbling windows") holds what AWS documents about them. Exactly once, whatever
+the mapping delivers twice:
 
-Exactly once, whatever is delivered twice:
-
-* **A claim per event id.** Before a record is counted, its ``event_id`` is claimed in the claims table
-  for that record (``shard:sequence``). The same record delivered again (a retry, a bisection, the
-  next attempt after a failure) claims it again and is counted again *in a state that did not count
-  it*: a failed invocation's state is dropped, so the window restarts from the last state that
-  succeeded. Another record with the same ``event_id`` (posted twice, redriven, read again from a
-  child shard) finds the claim taken and is not counted.
+* **A batch delivered again** (a retry, a bisection, an answer lost) is counted in the state from
+  before it: a failed invocation's state is dropped, so the window restarts from the last state that
+  succeeded.
 * **A commit per window segment.** A window's counts are added to each type's item with a condition
   that this segment (the shard and the first record the state counted) has not been added before:
   a final invocation that is retried adds nothing twice.
 
-A record that is not an envelope is counted as ``(poison)`` and never fails the window.
+A batch that runs out of retries goes to the on-failure destination; the redrive counts it into its
+window as a segment of its own (weir.redrive.recount).
 
-One job per module: ``window`` (a window, its state, a record as the window counts it),
-``service`` (one invocation: count, claim, commit), ``claims`` (the claims table),
-``store`` (the aggregates table) and ``wiring`` (the service from its configuration).
+One job per module: ``window`` (a window, its state, a change record as the window counts it),
+``service`` (one invocation: count, commit), ``store`` (the aggregates table) and ``wiring`` (the
+service from its configuration).
 """

@@ -1,19 +1,14 @@
 """A tumbling window as the mapping delivers it, the state carried between its invocations, and a
-record as the window counts it."""
+change record of the events table as the window counts it."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
-from weir.models import Event
-from weir.payloads import EventTypes
-
-POISON_TYPE = "(poison)"
+# The type an event stored without one is counted as (Weir's sink always stores it).
+UNTYPED = "(no type)"
 
 
 @dataclass(frozen=True)
@@ -54,21 +49,20 @@ class WindowState:
 
 @dataclass(frozen=True)
 class Counted:
-    """A record the window counts: its event id (None for poison), type, and its identity on the stream."""
+    """A stored event the window counts: its type, and where its change record sits on the table's
+    stream (``shard:sequence``), so that a segment of the window is known by its first record."""
 
-    event_id: str | None
     type: str
-    owner: str  # shard:sequence
+    position: str
 
 
-def read_record(record: Mapping[str, Any], event_types: EventTypes) -> Counted:
-    """What a record counts as: its event's type, or poison where the first consumer would quarantine
-    it (not an envelope, a type the stream does not take, a payload that does not fit)."""
-    kinesis = record.get("kinesis", {})
-    owner = str(record.get("eventID") or f"{kinesis.get('sequenceNumber')}")
-    try:
-        event = Event.model_validate_json(base64.b64decode(kinesis.get("data", ""), validate=True))
-        event_types.validate(event)
-    except (ValueError, ValidationError):  # EventRejected is a ValueError
-        return Counted(None, POISON_TYPE, owner)
-    return Counted(event.event_id, event.type, owner)
+def read_record(record: Mapping[str, Any], shard_id: str) -> Counted | None:
+    """What a change record of the events table counts as: the stored event's type, or None for a
+    record that is not a new item (the mapping's filter passes INSERTs only; a MODIFY or REMOVE
+    that came anyway is not a stored event)."""
+    if record.get("eventName") != "INSERT":
+        return None
+    change = record.get("dynamodb", {})
+    image = change.get("NewImage") or {}
+    type_ = image.get("type", {}).get("S") if isinstance(image.get("type"), Mapping) else None
+    return Counted(str(type_) if type_ else UNTYPED, f"{shard_id}:{change.get('SequenceNumber')}")

@@ -53,15 +53,24 @@ class Breaker:
         self._failures = 0
         self._shared_run = False  # this environment added to the shared run since its last success
         self._cached: tuple[float, Status] | None = None
+        self._reading = False  # a thread is reading the shared state now
 
     # --- the shared state ----------------------------------------------------------
 
     def status(self, fresh: bool = False) -> Status:
+        """The shared state, read at most once per ``cache_seconds`` by this execution environment:
+        while one key thread reads it, the others go on with the state it had."""
         now = self._clock()
         with self._lock:
-            if not fresh and self._cached and now - self._cached[0] < self.settings.cache_seconds:
-                return self._cached[1]
-        status = self.store.read()
+            cached = self._cached
+            if not fresh and cached and (now - cached[0] < self.settings.cache_seconds or self._reading):
+                return cached[1]
+            self._reading = True
+        try:
+            status = self.store.read()
+        finally:
+            with self._lock:
+                self._reading = False
         with self._lock:
             self._cached = (now, status)
         return status

@@ -38,8 +38,8 @@ class DynamoDBEventSink:
         self._table = table_name
         self._retention = retention_seconds
 
-    def store(self, event: TypedEvent[Any]) -> bool:
-        """True when this call stored the event, False when it was already there."""
+    def item(self, event: TypedEvent[Any]) -> dict[str, Any]:
+        """The event's item, as it is written (what the capacity planner sizes too)."""
         from boto3.dynamodb.types import TypeSerializer
 
         # DynamoDB numbers are decimals; floats in a payload round-trip through JSON as Decimal.
@@ -48,10 +48,14 @@ class DynamoDBEventSink:
         if self._retention is not None:
             item[EXPIRES_AT] = int(time.time()) + self._retention
         serializer = TypeSerializer()
+        return {k: serializer.serialize(v) for k, v in item.items()}
+
+    def store(self, event: TypedEvent[Any]) -> bool:
+        """True when this call stored the event, False when it was already there."""
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={k: serializer.serialize(v) for k, v in item.items()},
+                Item=self.item(event),
                 ConditionExpression=f"attribute_not_exists({KEY})",
             )
         except ClientError as exc:

@@ -17,6 +17,7 @@ queue. Rules:
 * one run at a time: a lease in the attempts table, since reserved concurrency may not be available.
 
 One job per module: ``request`` (what an invocation asks), ``sources`` (the four places, as items),
-``unrecoverable``, ``attempts``, ``limiter``, ``lease``, ``claims``, ``service`` (the run and its report)
+``unrecoverable``, ``attempts``, ``limiter``, ``lease``, ``recount`` (the aggregates consumer's failed
+batches, counted into their windows), ``service`` (the run and its report)
 and ``wiring`` (the service from its configuration).
 """

@@ -10,9 +10,9 @@ from weir.deadline import Deadline, LambdaContextLike
 from weir.failures import MalformedFailureRecord, RecordsExpired
 from weir.producer import Producer
 from weir.redrive.attempts import AttemptCounter, record_identity
-from weir.redrive.claims import AggregateClaimRelease
 from weir.redrive.lease import RunLease
 from weir.redrive.limiter import RateLimiter
+from weir.redrive.recount import AggregateRecount
 from weir.redrive.request import RedriveRequest, SourceName, parse_request
 from weir.redrive.sources import Item, Source
 
@@ -55,7 +55,7 @@ class RedriveService:
         limiter: RateLimiter,
         lease: RunLease | None = None,
         safety_margin_seconds: float = 5.0,
-        claims: AggregateClaimRelease | None = None,
+        recount: AggregateRecount | None = None,
     ) -> None:
         self.sources = sources
         self.producer = producer
@@ -64,7 +64,7 @@ class RedriveService:
         self.limiter = limiter
         self.lease = lease
         self.safety_margin_seconds = safety_margin_seconds
-        self.claims = claims
+        self.recount = recount
 
     def handle(self, event: Any, context: LambdaContextLike) -> dict[str, Any]:
         """The function's work: one run under the lease, within the invocation's remaining time."""
@@ -124,6 +124,16 @@ class RedriveService:
         self, source: Source, item: Item, request: RedriveRequest, deadline: Deadline, counts: Counter[str]
     ) -> bool:
         """Handle one item; False (and nothing done, nothing counted) when the rate limiter refuses it."""
+        if self.recount is not None:
+            try:
+                failure = self.recount.failure_of(item)
+                if failure is not None:
+                    return self._recount(source, item, failure, request, counts)
+            except MalformedFailureRecord as exc:
+                return self._park(source, item, request, counts, "unrecoverable", f"cannot be read: {exc}")
+            except RecordsExpired as exc:
+                reason = f"records expired from the table's stream: {exc}"
+                return self._park(source, item, request, counts, "unrecoverable", reason)
         try:
             records = source.records(item)
         except RecordsExpired as exc:
@@ -144,11 +154,6 @@ class RedriveService:
         if not self.limiter.wait_for(len(records), deadline):
             return False
         counts["items"] += 1
-        batch = self.claims.batch_of(item) if self.claims is not None else None
-        if batch is not None and self.claims is not None:
-            # The second consumer's failed batch: its claims first, or its copies would not be counted.
-            counts["aggregate_items"] += 1
-            counts["aggregate_claims_released"] += self.claims.release(batch, records)
         result = self.producer.put(records, deadline)
         for identity, outcome in zip(identities, result.outcomes, strict=True):
             if outcome.ok:
@@ -162,6 +167,21 @@ class RedriveService:
             # of it and the consumer's idempotency removes the duplicates.
             source.release(item)
             counts["items_failed"] += 1
+        return True
+
+    def _recount(self, source: Source, item: Item, failure: Any, request: RedriveRequest, counts: Counter[str]) -> bool:
+        """The aggregates consumer's failed batch: counted into its window, nothing put back on a stream."""
+        assert self.recount is not None
+        records = self.recount.records(failure)
+        counts["items"] += 1
+        counts["aggregate_items"] += 1
+        if request.dry_run:
+            counts["would_recount_events"] += sum(1 for r in records if r.get("eventName") == "INSERT")
+            source.release(item)
+            return True
+        counts["aggregate_events_recounted"] += self.recount.recount(failure, records)
+        counts["items_redriven"] += 1
+        source.done(item)
         return True
 
     @staticmethod

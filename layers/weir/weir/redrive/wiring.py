@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from weir import aws
+from weir.aggregates.store import DynamoDBAggregates
 from weir.config import RedriveConfig
 from weir.large_messages import LargeMessageStore
 from weir.producer import Producer
 from weir.redrive.attempts import AttemptCounter
 from weir.redrive.bucket_source import BucketSource
-from weir.redrive.claims import AggregateClaimRelease
 from weir.redrive.lease import RunLease
 from weir.redrive.limiter import RateLimiter
 from weir.redrive.queue_source import QueueSource
+from weir.redrive.recount import AggregateRecount
 from weir.redrive.request import SourceName
 from weir.redrive.service import RedriveService
 from weir.redrive.sources import Source, overflow_records, quarantine_records, sqs_failure_records
@@ -58,9 +59,13 @@ def build(config: RedriveConfig) -> RedriveService:
         RateLimiter(config.records_per_second),
         RunLease(dynamodb, config.attempts_table_name),
         config.safety_margin_seconds,
-        claims=(
-            AggregateClaimRelease(dynamodb, config.aggregate_claims_table_name, config.aggregate_function_name)
-            if config.aggregate_claims_table_name and config.aggregate_function_name
+        recount=(
+            AggregateRecount(
+                DynamoDBAggregates(dynamodb, config.aggregates_table_name),
+                aws.client("dynamodbstreams", side),
+                config.tumbling_window_seconds,
+            )
+            if config.aggregates_table_name
             else None
         ),
     )
