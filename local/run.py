@@ -33,7 +33,7 @@ from load.readback import failure_destination_event_ids, peek_queue
 from local.deployer import local_client, local_credentials
 from local.endpoint import DEFAULT_PORT
 from local.runtime import LocalRuntime
-from local.template import ROOT, parse_overrides
+from local.template import ROOT, load_template, parse_overrides
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
 POISON_RECORDS = 5
@@ -220,6 +220,34 @@ def _timed(label: str, action: Callable[[], None]) -> None:
     print(f"  {label:<44} {time.monotonic() - started:5.1f} s", flush=True)
 
 
+DEMO_PHASES = ("steady", "burst", "outage", "long")
+
+
+def not_weirs_own_stream(template: dict[str, Any]) -> str | None:
+    """Why this checkout's stream is not the one the demo is written for (a fork's), or None.
+
+    The demo sends Weir's sample stream (types of its own, ``demo.<phase>``, with any payload) and
+    reads what was stored back from the events table: a domain that refuses those types, or a
+    consumer whose sink writes somewhere else, would show a ledger of events it refused or never
+    stored, so it is not shown one.
+    """
+    from weir.domain import EVENT_TYPES
+    from weir.models import Event
+    from weir.payloads import EventRejected
+
+    for phase in DEMO_PHASES:
+        sample = _event(phase, 0)
+        try:
+            EVENT_TYPES.validate(Event.model_validate(sample))
+        except EventRejected as exc:
+            return f"this stream's event types (weir.domain.EVENT_TYPES) refuse the demo's events ({exc})"
+    process = template.get("Resources", {}).get("ProcessFunction", {}).get("Properties", {})
+    variables = process.get("Environment", {}).get("Variables", {})
+    if variables.get("EVENTS_TABLE_NAME") != {"Ref": "EventsTable"}:
+        return "the process consumer's sink does not store into the events table (its settings in template.yaml)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Weir end to end on this machine")
     parser.add_argument("--params", default="", help='template parameter overrides, "Key=Value Key2=Value2"')
@@ -232,6 +260,15 @@ def main(argv: list[str] | None = None) -> int:
         params = parse_overrides(args.params)
     except ValueError as exc:
         print(f"make run: {exc}", file=sys.stderr)
+        return 2
+    refusal = not_weirs_own_stream(load_template())
+    if refusal:
+        print(
+            f"make run: Weir's demonstration reads Weir's own stream back, and {refusal}.\n"
+            "  Run your pipeline with `make up` (docs/local.md) and send it your own clients' events;\n"
+            "  tests/e2e/test_fork_pipeline.py shows a fork's end-to-end check (docs/fork-guide.md, Step 4).",
+            file=sys.stderr,
+        )
         return 2
     os.environ.update(local_credentials())
     started = time.monotonic()
