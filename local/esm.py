@@ -150,8 +150,18 @@ def _patterns(criteria: Any) -> list[dict[str, Any]]:
         loaded = json.loads(pattern) if isinstance(pattern, str) else pattern
         if not isinstance(loaded, dict):
             raise ValueError(f"FilterCriteria: a pattern must be a JSON object, not {pattern!r}")
+        _check_pattern(loaded)
         patterns.append(loaded)
     return patterns
+
+
+def _check_pattern(pattern: Any) -> None:
+    """Refuse, when the mapping is made, a pattern :func:`matches` would not emulate."""
+    if isinstance(pattern, dict):
+        for nested in pattern.values():
+            _check_pattern(nested)
+        return
+    matches(pattern, None)
 
 
 def matches(pattern: Any, value: Any) -> bool:
