@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from load.bench_env import use_bench_environment
 
 CONDITION = "attribute_not_exists(id)"
 
@@ -84,14 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=500, help="single calls per case (batch cases make a 25th)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "BOTO_DISABLE_CRT": "true",  # sign in Python, as Lambda's runtime does
-        }
-    )
+    use_bench_environment()
     import boto3
     from botocore.config import Config
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from load.bench_env import use_bench_environment
+
 SHARD_RECORDS_PER_SECOND = 1000
 
 
@@ -192,21 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
-            "POWERTOOLS_METRICS_NAMESPACE": "WeirBench",
-            # Lambda's Python runtime ships boto3 without awscrt, so requests are signed in Python
-            # there; sign them the same way here.
-            "BOTO_DISABLE_CRT": "true",
-        }
-    )
+    use_bench_environment()
     from local.endpoint import Endpoint
 
     root = Path(__file__).resolve().parent.parent

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from load.bench_env import use_bench_environment
 from load.dynamodb_units import UnitCounter, item_bytes
 
 FIRST_SEQUENCE = 49545115243490985018280067714973144582180062593244200961
@@ -104,18 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payload-bytes", type=int, default=300)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
-            "POWERTOOLS_METRICS_NAMESPACE": "WeirBench",
-        }
-    )
+    use_bench_environment()
     result = measure(args.events, args.payload_bytes)
     for row in result["cases"]:
         process = f"{row['process_write_units_per_event']:.3f} WRU {row['process_read_units_per_event']:.3f} RRU"
