@@ -43,7 +43,8 @@ GIB = 1024**3
 WRITE_UNIT_BYTES = 1024
 # What a stored event's item adds to its record: stored_at and expires_at, less the JSON punctuation
 # the item does not keep (measured with load.dynamodb_units on Weir's own item of the load test's
-# envelope: tests/unit/test_planner.py keeps it true; every further payload field saves ~5 bytes).
+# envelope: tests/unit/test_planner.py keeps it true; every further payload field saves ~5 bytes, and
+# a number about half its digits, so for other payloads the estimate runs high, not low).
 ITEM_OVERHEAD_BYTES = 15
 # DynamoDB counts 100 bytes an item for indexing in its storage ("DynamoDB item sizes and formats").
 STORAGE_OVERHEAD_BYTES = 100

@@ -129,13 +129,22 @@ def test_tumbling_windows_over_a_table_stream_count_and_close(harness: TableHarn
     harness.start(tumbling_window=2, batch_size=100, window_seconds=0.0)
     for key in "abc":
         harness.put(key)
-    finals = harness.wait(lambda found: any(i["event"].get("isFinalInvokeForWindow") for i in found))
-    final = next(i["event"] for i in finals if i["event"]["isFinalInvokeForWindow"])
-    assert final["Records"] == []
-    assert final["eventSourceARN"] == harness.stream_arn
-    assert final["shardId"].startswith("shardId-")
-    counted = sum(i["event"]["state"].get("records", 0) for i in finals if i["event"]["isFinalInvokeForWindow"])
-    assert counted == 3
+
+    def finals(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [i["event"] for i in found if i["event"].get("isFinalInvokeForWindow")]
+
+    def counted(found: list[dict[str, Any]]) -> int:
+        return sum(final["state"].get("records", 0) for final in finals(found))
+
+    # The three puts may fall into one window or, on a busy machine, two: every window closes.
+    harness.wait(lambda found: counted(found) >= 3)
+    time.sleep(1.5)  # a window counted twice would close now
+    closed = harness.invocations()
+    assert counted(closed) == 3
+    for final in finals(closed):
+        assert final["Records"] == []
+        assert final["eventSourceARN"] == harness.stream_arn
+        assert final["shardId"].startswith("shardId-")
 
 
 def test_a_batch_that_keeps_failing_goes_to_the_destination_as_a_ddb_stream_batch(harness: TableHarness) -> None:

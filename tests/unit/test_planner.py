@@ -173,10 +173,21 @@ def test_the_item_overhead_is_what_weirs_sink_adds_to_the_load_tests_records() -
     from weir.payloads import EventTypes
 
     sink = DynamoDBEventSink(None, "events", retention_seconds=30 * 86_400)
-    for event in make_events(5):
+
+    def overhead(event: dict[str, object]) -> int:
         record = json.dumps(event, separators=(",", ":")).encode()
         item = sink.item(EventTypes({}, other=AnyPayload).validate(Event.model_validate(event)))
-        assert abs(item_bytes(item) - len(record) - ITEM_OVERHEAD_BYTES) <= 2
+        return item_bytes(item) - len(record)
+
+    # Exact (within 2 bytes) for an envelope of Weir's own example's shape: two payload fields.
+    weirs = {"type": "example.recorded", "occurred_at": "2026-12-04T12:00:00Z", "partition_key": "load-key-7"}
+    for n in (0, 7, 42):
+        event = {"event_id": f"load-{n:036d}", **weirs, "payload": {"n": n, "note": f"example {n}"}}
+        assert abs(overhead(event) - ITEM_OVERHEAD_BYTES) <= 2
+    # Never an under-estimate for the load test's events, whatever the domain's payloads: each
+    # further payload field, and a number's every two digits, make the item smaller than its JSON.
+    for event in [*make_events(5), {"event_id": "e", **weirs, "payload": {"n": 10**30, "a": 1, "b": [1, 2]}}]:
+        assert overhead(event) <= ITEM_OVERHEAD_BYTES + 2
 
 
 def test_writes_follow_the_item_size_and_the_billing_mode() -> None:
