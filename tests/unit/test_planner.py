@@ -174,7 +174,7 @@ def test_the_item_overhead_is_what_weirs_sink_adds_to_the_load_tests_records() -
 
     sink = DynamoDBEventSink(None, "events", retention_seconds=30 * 86_400)
 
-    def overhead(event: dict[str, object]) -> int:
+    def overhead(event: dict[str, Any]) -> int:
         record = json.dumps(event, separators=(",", ":")).encode()
         item = sink.item(EventTypes({}, other=AnyPayload).validate(Event.model_validate(event)))
         return item_bytes(item) - len(record)
