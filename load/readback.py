@@ -59,7 +59,10 @@ def peek_queue(sqs: Any, queue_url: str) -> list[str]:
             ],
         )
     if not drain.drained:
-        raise QueueNotDrained(f"{queue_url}: it still reports {drain.visible_left} visible messages no poll delivered")
+        raise QueueNotDrained(
+            f"{queue_url}: it still reports {drain.visible_left} visible messages no poll delivered "
+            f"and {drain.in_flight_left} in flight with another reader"
+        )
     return bodies
 
 

@@ -69,6 +69,9 @@ class MemorySource:
     def release(self, item: Item) -> None:
         """It stays in ``waiting``."""
 
+    def let_go(self) -> None:
+        """Nothing is hidden."""
+
     def unrecoverable(self, item: Item, reason: str) -> None:
         self.waiting.remove(item)
         self.parked.append((item, reason))

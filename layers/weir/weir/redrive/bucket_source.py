@@ -57,6 +57,9 @@ class BucketSource:
     def release(self, item: Item) -> None:
         """Objects stay where they are."""
 
+    def let_go(self) -> None:
+        """Nothing is held: an object is read, not hidden."""
+
     def unrecoverable(self, item: Item, reason: str) -> None:
         self._move(item.ref, "unrecoverable/")
         self._sink.put(self.name, f"s3://{self._bucket}/unrecoverable/{item.ref}", reason, None)

@@ -110,7 +110,8 @@ class RedriveService:
                     source.release(item)
                     break
             finally:
-                items.close()  # a queue source makes what it still holds visible again
+                items.close()
+                source.let_go()  # a queue source makes what it still holds visible again
             if report.stopped is None and not source.drained:
                 report.stop("not_drained")  # the queue never agreed it was empty, or time ran out
             if report.stopped is not None:

@@ -43,6 +43,11 @@ class Source(Protocol):
 
     def unrecoverable(self, item: Item, reason: str) -> None: ...
 
+    def let_go(self) -> None:
+        """Give back whatever the run still holds (an SQS source makes it visible again); called once
+        the run is done with the source, whatever happened, and safe to call twice."""
+        ...
+
     @property
     def drained(self) -> bool:
         """True when the last ``items`` saw the source to its end (not stopped, not uncertain)."""
