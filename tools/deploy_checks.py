@@ -188,6 +188,75 @@ def lifecycle_expirations_follow_transitions(source: Template) -> list[str]:
     return findings
 
 
+def versioned_buckets_expire_what_they_keep(source: Template) -> list[str]:
+    """A versioned bucket keeps every overwritten or deleted object as a noncurrent version, and every
+    delete as a delete marker, for ever unless a lifecycle rule expires them (S3 user guide,
+    "Lifecycle configuration elements"); any left also fails the stack's deletion. Each needs a rule
+    with NoncurrentVersionExpiration and one with ExpiredObjectDeleteMarker, which S3 refuses in a
+    rule that also expires objects after days or on a date."""
+    findings = []
+    for bucket, resource in _resources(source, "AWS::S3::Bucket").items():
+        properties = resource.get("Properties", {})
+        if properties.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+            continue
+        rules = [
+            r for r in properties.get("LifecycleConfiguration", {}).get("Rules", []) if r.get("Status") == "Enabled"
+        ]
+        if not any("NoncurrentVersionExpiration" in r or "NoncurrentVersionExpirationInDays" in r for r in rules):
+            findings.append(f"{bucket}: versioned, and no lifecycle rule expires its noncurrent versions")
+        markers = [r for r in rules if r.get("ExpiredObjectDeleteMarker") is True]
+        if not markers:
+            findings.append(f"{bucket}: versioned, and no lifecycle rule removes its expired delete markers")
+        for rule in markers:
+            if "ExpirationInDays" in rule or "ExpirationDate" in rule:
+                findings.append(
+                    f"{bucket} rule {rule.get('Id')}: ExpiredObjectDeleteMarker with an expiration of days or a "
+                    "date (S3 refuses the rule)"
+                )
+    return findings
+
+
+CHAOS_DURATION_PROBES = (
+    [f"PT{n}M" for n in range(0, 801)]
+    + [f"PT{n}H" for n in range(0, 15)]
+    + ["PT30S", "PT59S", "PT60S", "PT0S", "PT1H30M", "PT12H1M", "PT1M1S", "PT5m", "P1D", "PT"]
+)
+
+
+def chaos_duration_accepts_only_what_fis_takes(source: Template) -> list[str]:
+    """Every value ChaosDuration's pattern lets through is a duration FIS takes (one minute to 12
+    hours): a value it refuses fails the deploy half-way, at the experiment template."""
+    spec = source.get("Parameters", {}).get("ChaosDuration")
+    if spec is None:
+        return []
+    findings = []
+    for value in CHAOS_DURATION_PROBES:
+        if _refusal(spec, value) is not None:
+            continue
+        try:
+            duration_seconds(value)
+        except ExperimentError as exc:
+            findings.append(f"ChaosDuration accepts {value!r}, which FIS refuses ({exc})")
+    return findings
+
+
+def chaos_experiments_refuse_enhanced_fan_out(source: Template) -> list[str]:
+    """FIS's Kinesis actions inject into GetRecords, GetShardIterator, PutRecord and PutRecords only
+    (FIS user guide, "Amazon Kinesis Data Streams actions"); a consumer on enhanced fan-out reads with
+    SubscribeToShard, so its experiments would pass without touching it. The template's Rules must
+    refuse the combination."""
+    if "ChaosExperiments" not in source.get("Parameters", {}) or "ProcessReadMode" not in source.get("Parameters", {}):
+        return []
+    defaults = {n: str(p["Default"]) for n, p in source["Parameters"].items() if "Default" in p}
+    values = defaults | {"ChaosExperiments": "true", "ProcessReadMode": "enhanced-fan-out"}
+    if rule_failures(source, values):
+        return []
+    return [
+        "ChaosExperiments=true with ProcessReadMode=enhanced-fan-out deploys: "
+        "its experiments would not reach the consumer"
+    ]
+
+
 def _parameter_variants(template: Template, fragment: Any) -> Iterator[dict[str, str]]:
     """Parameter values to try for ``fragment``: the defaults, and each value the constraints of a
     parameter it refers to (directly or through a condition) accept."""
@@ -354,6 +423,9 @@ def template_findings(source: Template, translated: Template) -> list[str]:
         *reservations_are_optional(source),
         *delivery_failures_are_watched(translated),
         *alarm_names_are_unique(source),
+        *versioned_buckets_expire_what_they_keep(source),
+        *chaos_duration_accepts_only_what_fis_takes(source),
+        *chaos_experiments_refuse_enhanced_fan_out(source),
     ]
 
 

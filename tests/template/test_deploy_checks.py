@@ -197,7 +197,9 @@ def test_provisioned_tables_whose_capacity_range_is_upside_down_are_refused() ->
 
 def test_chaos_experiments_with_their_defaults_pass() -> None:
     assert check({"ChaosExperiments": "true"}) == []
-    assert check({"ChaosDuration": "PT13H"}) == []  # no experiment template, nothing to refuse
+    # the parameter's own pattern refuses what FIS would, experiments or not
+    [problem] = check({"ChaosDuration": "PT13H"})
+    assert "ChaosDuration='PT13H'" in problem
 
 
 def test_a_sufficient_reservation_passes() -> None:
@@ -262,3 +264,71 @@ def test_a_broken_template_fails_preflight_as_a_whole(tmp_path: Path) -> None:
     problems = check({}, broken)
     assert any("alias/aws/sns" in p for p in problems)
     assert translate(template)  # it still translates: only the check sees the defect
+
+
+# --- versioned buckets expire what they keep ------------------------------------------------------
+
+CI_TEMPLATE = Path(__file__).resolve().parents[2] / "ci" / "github-deploy-role.yaml"
+
+
+def test_versioned_buckets_expire_noncurrent_versions_and_delete_markers() -> None:
+    assert deploy_checks.versioned_buckets_expire_what_they_keep(load_template()) == []
+    assert deploy_checks.versioned_buckets_expire_what_they_keep(load_template(CI_TEMPLATE)) == []
+
+
+def test_a_versioned_bucket_that_keeps_its_delete_markers_for_ever_is_found() -> None:
+    template = source()
+    for rule in template["Resources"]["LargeMessageBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]:
+        rule.pop("ExpiredObjectDeleteMarker", None)
+    assert deploy_checks.versioned_buckets_expire_what_they_keep(template) == [
+        "LargeMessageBucket: versioned, and no lifecycle rule removes its expired delete markers"
+    ]
+
+
+def test_a_versioned_bucket_that_keeps_its_noncurrent_versions_for_ever_is_found() -> None:
+    template = copy.deepcopy(load_template(CI_TEMPLATE))
+    for rule in template["Resources"]["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]:
+        rule.pop("NoncurrentVersionExpiration", None)
+    assert deploy_checks.versioned_buckets_expire_what_they_keep(template) == [
+        "ArtifactBucket: versioned, and no lifecycle rule expires its noncurrent versions"
+    ]
+
+
+def test_a_delete_marker_rule_that_also_expires_after_days_is_found() -> None:
+    template = source()
+    [first, _] = template["Resources"]["FailureBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    first["ExpiredObjectDeleteMarker"] = True
+    [finding] = deploy_checks.versioned_buckets_expire_what_they_keep(template)
+    assert "FailureBucket rule infrequent-access-and-cleanup" in finding
+    assert "S3 refuses the rule" in finding
+
+
+# --- chaos experiments: durations FIS takes, and a consumer FIS can reach --------------------------
+
+
+def test_chaos_duration_accepts_only_one_minute_to_twelve_hours() -> None:
+    assert deploy_checks.chaos_duration_accepts_only_what_fis_takes(load_template()) == []
+    assert parameter_values(load_template())["ChaosDuration"] == "PT5M"
+
+
+def test_a_chaos_duration_pattern_that_accepts_what_fis_refuses_is_found() -> None:
+    template = source()
+    template["Parameters"]["ChaosDuration"]["AllowedPattern"] = "^PT(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?$"
+    accepted = " ".join(deploy_checks.chaos_duration_accepts_only_what_fis_takes(template))
+    for refused in ("'PT0M'", "'PT30S'", "'PT13H'", "'PT721M'"):
+        assert f"ChaosDuration accepts {refused}" in accepted
+
+
+def test_chaos_experiments_with_the_consumer_on_enhanced_fan_out_are_refused() -> None:
+    assert deploy_checks.chaos_experiments_refuse_enhanced_fan_out(load_template()) == []
+    values = parameter_values(load_template(), {"ChaosExperiments": "true", "ProcessReadMode": "enhanced-fan-out"})
+    [failure] = deploy_checks.rule_failures(load_template(), values)
+    assert "ChaosExperimentsNeedTheSharedReadMode" in failure
+    assert "SubscribeToShard" in failure
+
+
+def test_a_template_that_lets_chaos_experiments_miss_the_consumer_is_found() -> None:
+    template = source()
+    del template["Rules"]["ChaosExperimentsNeedTheSharedReadMode"]
+    [finding] = deploy_checks.chaos_experiments_refuse_enhanced_fan_out(template)
+    assert "would not reach the consumer" in finding

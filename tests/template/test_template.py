@@ -387,10 +387,14 @@ def json_dump(value: Any) -> str:
     return json.dumps(value)
 
 
-def test_tables_are_encrypted_and_idempotency_has_ttl_on_expiration() -> None:
+def test_tables_are_encrypted_with_the_free_aws_owned_key_and_idempotency_has_ttl_on_expiration() -> None:
     resources_ = translated()["Resources"]
-    for name in ("EventsTable", "IdempotencyTable"):
-        assert resources_[name]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    tables = [name for name, r in resources_.items() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 5
+    for name in tables:
+        # DynamoDB encrypts every table at rest and cannot be told not to; SSEEnabled false picks the
+        # AWS owned key (no charge), true the AWS managed key (KMS requests billed). An explicit choice.
+        assert resources_[name]["Properties"]["SSESpecification"] == {"SSEEnabled": False}, name
     idempotency = resources_["IdempotencyTable"]["Properties"]
     assert idempotency["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     # the code's names for the same keys (the coalesced writes and Powertools are told them)
