@@ -241,7 +241,7 @@ def chaos_duration_accepts_only_what_fis_takes(source: Template) -> list[str]:
 
 
 def chaos_experiments_refuse_enhanced_fan_out(source: Template) -> list[str]:
-    """FIS's Kinesis actions inject into GetRecords, GetShardIterator, PutRecord and PutRecords only
+    """FIS's Kinesis actions inject into PutRecord, PutRecords and GetRecords only
     (FIS user guide, "Amazon Kinesis Data Streams actions"); a consumer on enhanced fan-out reads with
     SubscribeToShard, so its experiments would pass without touching it. The template's Rules must
     refuse the combination."""
