@@ -5,8 +5,9 @@ then drives a demo workload through ``POST /events``: steady traffic, a burst ab
 write limit, a few poison records from a misbehaving producer, and a short outage of the events
 table with the circuit breaker forced closed (so batches run out of retries). It waits for the
 consumer to drain the stream, redrives the on-failure destination and the overflow queue, waits
-again; then a long outage (90 s) with the breaker automatic, which must send nothing to the failure
-destination. Some events are posted twice along the way. At the end the second consumer's windows
+again; then a long outage with the breaker automatic (until the breaker function has paused the
+consumer's mapping, and then until just before its next run resumes it), which must send nothing
+to the failure destination. Some events are posted twice along the way. At the end the second consumer's windows
 close, and its counts per event type must equal the events table's. It prints a ledger: sent /
 accepted / in the events table / quarantined / in the failure destination / redriven / the long
 outage's events / lost / the aggregates per type, and exits non-zero unless lost is 0, the long
@@ -38,9 +39,13 @@ from local.template import ROOT, load_template, parse_overrides
 LEDGER_PATH = ROOT / "build" / "ledger.json"
 POISON_RECORDS = 5
 DUPLICATES = 20
-# The circuit breaker's acceptance: an outage this long, every accepted event stored within the
-# recovery time after it, none through the failure destination (scaled down by --scale, to 30 s at least).
-LONG_OUTAGE_SECONDS = 90.0
+# The circuit breaker's acceptance: a long outage, every accepted event stored within the recovery
+# time after it, none through the failure destination. It lasts until the breaker function has
+# paused the consumer's mapping and then until just before its next run (Demo.long_outage_end), at
+# least LONG_OUTAGE_MIN_SECONDS; scaled down by --scale (tests), a fixed max(30 s, 90 s x scale).
+LONG_OUTAGE_MIN_SECONDS = 30.0
+LONG_OUTAGE_MAX_SECONDS = 150.0
+LONG_OUTAGE_SCALED_SECONDS = 90.0
 LONG_OUTAGE_RECOVERY_SECONDS = 180.0
 
 
@@ -61,6 +66,7 @@ class Demo:
         self.status: dict[int, int] = {}
         self.events_table = self.outputs["EventsTableName"]
         self.bodies: dict[str, dict[str, Any]] = {}  # every event sent, by id
+        self.consumer_was_paused = False
 
     # --- traffic ------------------------------------------------------------------------
 
@@ -168,6 +174,43 @@ class Demo:
             json.loads(body)["event"]["event_id"] for body in peek_queue(self.sqs, self.outputs["OverflowQueueUrl"])
         }
 
+    def long_outage_end(self, started: float, scale: float) -> Callable[[], float]:
+        """When the long outage ends (``time.monotonic()``), asked again as it goes.
+
+        The consumer's breaker opens within seconds of the sink failing, and the breaker function,
+        every minute, pauses the consumer's mapping while it is open and resumes it once a probe of
+        the sink succeeds. So the outage goes on until that pause, then until five seconds before
+        the breaker function's next run: that run finds the sink healthy, and the recovery shows
+        with no minute's wait. Scaled down (the tests), the outage is a fixed length.
+        """
+        self.consumer_was_paused = False
+        if scale < 1:
+            fixed = started + max(LONG_OUTAGE_MIN_SECONDS, LONG_OUTAGE_SCALED_SECONDS * scale)
+            return lambda: fixed
+        runtime = self.runtime
+        schedule = runtime.scheduler.of(runtime.pools["BreakerFunction"]) if runtime.scheduler else None
+        mapping = runtime.mapping("ProcessFunction")
+        latest = started + LONG_OUTAGE_MAX_SECONDS
+
+        def end() -> float:
+            now = time.monotonic()
+            if mapping.state == "Disabled":
+                self.consumer_was_paused = True
+            if not self.consumer_was_paused or schedule is None:
+                return latest
+            if schedule.next_at <= now:
+                return now + 1  # the run that paused it is still finishing: ask again in a second
+            return min(latest, max(started + LONG_OUTAGE_MIN_SECONDS, schedule.next_at - 5))
+
+        return end
+
+    @staticmethod
+    def sleep_until(step: Callable[[], float], outage_ends: Callable[[], float]) -> None:
+        """Sleep until the next step of traffic or the end of the outage, whichever comes first."""
+        step_at = step()
+        while time.monotonic() < min(step_at, outage_ends()):
+            time.sleep(0.5)
+
     def wait_for_drain(self, label: str, timeout: float) -> bool:
         """Wait until the mapping has nothing read and unprocessed; show progress meanwhile.
 
@@ -221,6 +264,7 @@ def _timed(label: str, action: Callable[[], None]) -> None:
 
 
 DEMO_PHASES = ("steady", "burst", "outage", "long")
+DEMO_PARAMETERS = {"TumblingWindowInSeconds": "20"}
 
 
 def not_weirs_own_stream(template: dict[str, Any]) -> str | None:
@@ -257,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the workload (tests use less)")
     args = parser.parse_args(argv)
     try:
-        params = parse_overrides(args.params)
+        # The demo's own setting: windows of 20 s rather than the template's 60 s, so that the last
+        # window closes soon after the last events are stored (PARAMS overrides it too).
+        params = {**DEMO_PARAMETERS, **parse_overrides(args.params)}
     except ValueError as exc:
         print(f"make run: {exc}", file=sys.stderr)
         return 2
@@ -281,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(runtime)
         print(f"Weir running locally: API {runtime.api_url}, AWS endpoint {runtime.environment()['AWS_ENDPOINT_URL']}")
         print(f"  started in {time.monotonic() - started:.1f} s (template deployed, functions warm)")
+        if runtime.stack is not None:
+            window = runtime.stack.parameters["TumblingWindowInSeconds"]
+            print(f"  aggregates per {window} s window (make run's setting; the template's default is 60 s)")
         scale = args.scale
         # Sized for this machine: the local sink (moto) takes about 60 events/s, and the burst must
         # still cross the shards' write limit (ShardCount x 1,000 records/s) to show throttling.
@@ -335,26 +384,25 @@ def main(argv: list[str] | None = None) -> int:
         # A long outage, with the breaker automatic: it opens, the consumer holds its batches, the
         # breaker function pauses the mapping; nothing goes to the failure destination, no redrive.
         to_destination_before = sum(m.stats.records_to_destination for m in runtime.mappings)
-        long_seconds = max(30.0, LONG_OUTAGE_SECONDS * scale)
         long_outage = faults.add(
             {
                 "service": "dynamodb",
                 "operation": "PutItem",
                 "error": "ProvisionedThroughputExceededException",
                 "match": {"TableName": demo.events_table},
-                "duration_s": long_seconds,
             }
         )
         long_started = time.monotonic()
         accepted_before = set(demo.accepted)
-        while time.monotonic() - long_started < long_seconds - 10:
+        outage_ends = demo.long_outage_end(long_started, scale)
+        while time.monotonic() < outage_ends():
             demo.phase("long-outage", 2, max(1, int(25 * scale)), 2)
-            time.sleep(10)
-        while time.monotonic() - long_started < long_seconds:
-            time.sleep(0.5)
+            demo.sleep_until(lambda: time.monotonic() + 10, outage_ends)
         faults.remove(long_outage.id)
-        label = f"long outage ({long_seconds:.0f} s), the breaker holding"
-        print(f"  {label:<44} {time.monotonic() - long_started:5.1f} s", flush=True)
+        long_seconds = time.monotonic() - long_started
+        paused = " and the mapping paused" if demo.consumer_was_paused else ""
+        label = f"long outage, the breaker holding{paused}"
+        print(f"  {label:<44} {long_seconds:5.1f} s", flush=True)
         long_events = demo.accepted - accepted_before
         recovery_deadline = time.monotonic() + LONG_OUTAGE_RECOVERY_SECONDS
         while time.monotonic() < recovery_deadline and not long_events <= demo.stored_ids():

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ class Schedule:
     pool: FunctionPool
     event: Any
     runs: int = 0
+    next_at: float = 0.0  # time.monotonic() of the next run
 
 
 class Scheduler:
@@ -76,7 +78,10 @@ class Scheduler:
         return self
 
     def _run(self, schedule: Schedule) -> None:
-        while not self._stop.wait(schedule.period):
+        while True:
+            schedule.next_at = time.monotonic() + schedule.period
+            if self._stop.wait(schedule.period):
+                return
             try:
                 result = schedule.pool.invoke(schedule.event, wait=schedule.period)
             except ThrottledError:
@@ -86,6 +91,10 @@ class Scheduler:
             schedule.runs += 1
             if not result.ok:
                 log.warning("schedule %s: %s failed: %s", schedule.rule, schedule.pool.function.name, result.payload)
+
+    def of(self, pool: FunctionPool) -> Schedule | None:
+        """The schedule that invokes ``pool``'s function, if any."""
+        return next((s for s in self.schedules if s.pool is pool), None)
 
     def stop(self) -> None:
         self._stop.set()
