@@ -101,7 +101,7 @@ class Tables:
     def statement(self, statement: dict[str, Any]) -> dict[str, Any]:
         """One BatchExecuteStatement slot, as the local gateway answers it."""
         try:
-            operation, params = translate(statement, self.hash_keys.__getitem__)
+            operation, params = translate(statement, lambda table: [self.hash_keys[table]])
         except (UnsupportedStatement, KeyError) as exc:
             return {"Error": {"Code": "ValidationError", "Message": str(exc)}}
         status, body = self.call(operation, params)

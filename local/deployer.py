@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,13 +24,10 @@ from botocore.config import Config
 
 from local.fis import ExperimentError, experiment_faults
 from local.resolve import ResolveError, Scope, resolve
-from local.template import LOCAL_REGION, ROOT, load_template, parameter_values, translate
+from local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, ROOT, load_template, parameter_values, translate
 from tools.deploy_checks import parameter_problems, rule_failures
 
-LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account: ARNs must match what moto answers
 LOCAL_API_URL = "http://127.0.0.1:3000"
-# Kinesalite has no on-demand mode; an ON_DEMAND stream starts with AWS's initial 4 MiB/s of writes.
-ON_DEMAND_LOCAL_SHARDS = 4
 
 
 @dataclass
@@ -197,10 +193,10 @@ class Deployer:
         kinesis = local_client("kinesis", self.endpoint_url)
         stream = props.get("Name") or self._physical_name(name)
         mode = props.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED")
-        shards = (
-            int(props.get("ShardCount") or ON_DEMAND_LOCAL_SHARDS) if mode == "PROVISIONED" else ON_DEMAND_LOCAL_SHARDS
-        )
-        kinesis.create_stream(StreamName=stream, ShardCount=shards)
+        if mode == "PROVISIONED":  # CloudFormation's default ShardCount is 1
+            kinesis.create_stream(StreamName=stream, ShardCount=int(props.get("ShardCount") or 1))
+        else:
+            kinesis.create_stream(StreamName=stream, StreamModeDetails={"StreamMode": mode})
         kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
         retention = int(props.get("RetentionPeriodHours", 24))
         if retention > 24:
@@ -209,10 +205,11 @@ class Deployer:
         return Created(stream, {"Arn": arn})
 
     def _aws_kinesis_streamconsumer(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
-        """An enhanced fan-out consumer: kinesalite has no RegisterStreamConsumer, so only its ARN. The
-        mapping on it reads with GetRecords, outside the shard's shared read limits (docs/local.md)."""
-        stack.not_emulated[name] = "AWS::Kinesis::StreamConsumer (its mapping reads outside the shared limits)"
-        arn = f"{props['StreamARN']}/consumer/{props['ConsumerName']}:{int(time.time())}"
+        """An enhanced fan-out consumer, registered on the stream. The mapping on it reads with
+        GetRecords, outside the shard's shared read limits, rather than by SubscribeToShard (docs/local.md)."""
+        kinesis = local_client("kinesis", self.endpoint_url)
+        consumer = kinesis.register_stream_consumer(StreamARN=props["StreamARN"], ConsumerName=props["ConsumerName"])
+        arn = str(consumer["Consumer"]["ConsumerARN"])
         return Created(arn, {"ConsumerARN": arn, "ConsumerName": str(props["ConsumerName"])})
 
     def _aws_sqs_queue(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:

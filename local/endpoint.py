@@ -26,6 +26,7 @@ from types import FrameType
 from local.faults import FaultError, load_profile
 from local.gateway import Backend, Gateway, GatewayServer
 from local.limits import ShardWriteLimiter
+from local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 KINESALITE = ROOT / "local" / "node_modules" / "kinesalite" / "index.js"
@@ -101,8 +102,15 @@ class Endpoint:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{name}.log").open("wb")  # type: ignore[assignment]
+        # kinesalite names its streams' ARNs with AWS_ACCOUNT_ID and AWS_REGION: the stack's own.
+        environment = os.environ | {"AWS_ACCOUNT_ID": LOCAL_ACCOUNT_ID, "AWS_REGION": LOCAL_REGION}
         process = subprocess.Popen(
-            argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            argv,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            env=environment,
         )
         self.children.append(process)
         return process

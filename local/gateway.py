@@ -26,20 +26,23 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from local import partiql
+from local import kinesis_subscribe, partiql, sqs_batches
 from local.dynalite_gaps import TTL_OPERATIONS, DynaliteGaps
 from local.dynamodb_streams import STREAMS_TARGET_PREFIX, WRITES, TableStreams
+from local.dynamodb_transactions import TRANSACTIONS, TableLock, Transactions
 from local.faults import Fault, FaultError, FaultSet
 from local.httpd import HOP_BY_HOP, LoopbackHandler, LoopbackServer
+from local.kinesis_consumers import CONSUMER_OPERATIONS, ConsumerError, StreamConsumers, stream_arn_of
+from local.kinesis_shards import OpenShard, open_shards, owner, placement_key
 from local.limits import DEDICATED_READ_HEADER, ShardReadLimiter, ShardWriteLimiter
 from local.reshard import Resharder, ReshardError
-from weir.shards import ShardMap, hash_key
+from local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION
 
 log = logging.getLogger("weir.gateway")
 
@@ -62,6 +65,25 @@ class Call:
     operation: str
     params: dict[str, Any]
     json_protocol: bool
+
+
+@dataclass(frozen=True)
+class Request:
+    """The HTTP request behind a call, as the client sent it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    fault: Fault | None = None  # a per-entry fault picked for this call
+
+
+# An answer: status, headers, and the body (an iterator of chunks for a streamed answer).
+Answer = tuple[int, list[tuple[str, str]], "bytes | Iterator[bytes]"]
+Route = Callable[[Call, Request], Answer]
+# A stream created without a ShardCount is on-demand, with 4 shards (recorded against AWS,
+# tests/fixtures/aws-recorded/kinesis-api.json).
+ON_DEMAND_SHARDS = 4
 
 
 def service_of(headers: Mapping[str, str], query: Mapping[str, list[str]]) -> str:
@@ -162,7 +184,10 @@ class Gateway:
         self.dynamodb = dynamodb or default
         self.dynalite_gaps = DynaliteGaps() if self.dynamodb != default else None
         # DynamoDB Streams of the tables that have one (local.dynamodb_streams): neither backend has them.
-        self.table_streams = TableStreams(region="us-east-1", account="123456789012")
+        self.table_streams = TableStreams(region=LOCAL_REGION, account=LOCAL_ACCOUNT_ID)
+        # Single calls hold it shared, a transaction exclusively: a transaction runs alone.
+        self.table_lock = TableLock()
+        self._transaction_tokens: dict[str, tuple[float, str]] = {}
         # A batch's statements go to DynamoDB side by side (up to a whole batch at once), so the
         # single-threaded backend is never idle waiting for this process between statements.
         self._statements = ThreadPoolExecutor(max_workers=25, thread_name_prefix="statement")
@@ -170,7 +195,7 @@ class Gateway:
         self.limiter = limiter or ShardWriteLimiter()
         self.read_limiter = ShardReadLimiter(enabled=self.limiter.enabled)
         self._local = _Backends()
-        self._shard_maps: dict[str, tuple[float, ShardMap]] = {}
+        self._shard_maps: dict[str, tuple[float, tuple[OpenShard, ...]]] = {}
         self._shard_lock = threading.Lock()
         self._key_names: dict[str, list[str]] = {}
         # Records the stream accepted, per stream name (GET /_weir/stats): what a benchmark counts
@@ -180,6 +205,43 @@ class Gateway:
         # Streams an UpdateShardCount is scaling now (reported UPDATING; a second one is refused).
         self._scaling: set[str] = set()
         self._scaling_lock = threading.Lock()
+        # What kinesalite lacks: stream modes (it has only provisioned streams), stream consumers.
+        self.stream_modes: dict[str, str] = {}
+        self.consumers = StreamConsumers()
+        self._subscribed: set[tuple[str, str]] = set()
+        # Every call by (service, operation), then (service, "*"); the rest goes to moto as it came.
+        self.routes: dict[tuple[str, str], Route] = {
+            ("kinesis", "PutRecords"): self.put_records,
+            ("kinesis", "PutRecord"): self.put_record,
+            ("kinesis", "GetShardIterator"): self.read,
+            ("kinesis", "GetRecords"): self.read,
+            ("kinesis", "UpdateShardCount"): self.update_shard_count,
+            ("kinesis", "CreateStream"): self.create_stream,
+            ("kinesis", "DeleteStream"): self.delete_stream,
+            ("kinesis", "DescribeStream"): self.describe_stream,
+            ("kinesis", "DescribeStreamSummary"): self.describe_stream,
+            ("kinesis", "SubscribeToShard"): self.subscribe_to_shard,
+            **{("kinesis", operation): self.stream_consumer_call for operation in CONSUMER_OPERATIONS},
+            ("kinesis", "*"): self.forward_call,
+            ("dynamodb", "*"): self.dynamodb_call,
+            ("sqs", "*"): self.sqs_call,
+        }
+
+    def route(self, call: Call) -> Route:
+        """What answers this call."""
+        local_service = self.services.get(call.service)
+        if local_service is not None:
+            return lambda _call, request: local_service(request.method, request.path, request.headers, request.body)
+        found = self.routes.get((call.service, call.operation)) or self.routes.get((call.service, "*"))
+        if found is None:
+            return self.forward_call
+        if call.service == "kinesis" and call.operation not in CONSUMER_OPERATIONS:
+            return lambda call, request: found(*_by_stream_name(call, request))
+        return found
+
+    def forward_call(self, call: Call, request: Request) -> Answer:
+        """The call to its backend as it came."""
+        return self.forward(self.backend_for(call.service), request.method, request.path, request.headers, request.body)
 
     def close(self) -> None:
         self._statements.shutdown(wait=False, cancel_futures=True)
@@ -242,16 +304,45 @@ class Gateway:
             self._key_names[table] = found
         return found
 
-    def dynamodb_call(
-        self, call: Call, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Every DynamoDB call: PartiQL batches emulated, dynalite's gaps filled, table streams kept
-        and answered, the rest forwarded."""
-        if headers.get("X-Amz-Target", "").startswith(STREAMS_TARGET_PREFIX):
+    def dynamodb_call(self, call: Call, request: Request) -> Answer:
+        """Every DynamoDB call: transactions and PartiQL emulated, dynalite's gaps filled, table streams
+        kept and answered, the rest forwarded; a transaction runs alone (local.dynamodb_transactions)."""
+        if request.headers.get("X-Amz-Target", "").startswith(STREAMS_TARGET_PREFIX):
             status, answer = self.table_streams.answer(call.operation, call.params)
             return status, _json_headers(), json.dumps(answer, default=str).encode()
+        if call.operation in TRANSACTIONS:
+            with self.table_lock.exclusive():
+                status, answer = self.transaction(call, request)
+            return status, _json_headers(), json.dumps(answer).encode()
+        with self.table_lock.shared():
+            status, response_headers, data = self._dynamodb_call(call, request)
+        worded = _as_aws_words(status, data)
+        if worded is not data:  # the backend's checksum was of the body it wrote
+            return status, _without_length(response_headers), worded
+        return status, response_headers, data
+
+    def transaction(self, call: Call, request: Request) -> tuple[int, dict[str, Any]]:
+        single = self.dynamodb_single(request.path, request.headers)
+        transactions = Transactions(
+            single,
+            self.table_streams.recording(single),
+            lambda table: self.key_names(table, single),
+            self._transaction_tokens,
+        )
+        if call.operation == "TransactWriteItems":
+            return transactions.write(call.params)
+        if call.operation == "TransactGetItems":
+            return transactions.get(call.params)
+        return transactions.execute(call.params)
+
+    def _dynamodb_call(self, call: Call, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
+        method, path, headers, body = request.method, request.path, request.headers, request.body
         if call.operation == "BatchExecuteStatement":
             return self.batch_execute_statement(call, path, headers)
+        if call.operation == "ExecuteStatement":
+            single = self.table_streams.recording(self.dynamodb_single(path, headers))
+            status, answer = partiql.execute_statement(call.params, single, lambda table: self.key_names(table, single))
+            return status, _json_headers(), json.dumps(answer).encode()
         gaps = self.dynalite_gaps
         if gaps is not None and call.operation in TTL_OPERATIONS:
             status, answer = gaps.time_to_live(call.operation, call.params, self.dynamodb_single(path, headers))
@@ -326,9 +417,9 @@ class Gateway:
         that writes to a table with a stream is recorded in it."""
         single = self.table_streams.recording(self.dynamodb_single(path, headers))
 
-        def key_of(table: str) -> str:
+        def key_of(table: str) -> list[str]:
             try:
-                return self.key_names(table, single)[0]
+                return self.key_names(table, single)
             except LookupError as exc:
                 raise partiql.UnsupportedStatement(str(exc)) from exc
 
@@ -362,7 +453,7 @@ class Gateway:
         answer: dict[str, Any] = json.loads(data or b"{}")
         return status, answer
 
-    def shard_map(self, stream: str, headers: Mapping[str, str]) -> ShardMap | None:
+    def shard_map(self, stream: str, headers: Mapping[str, str]) -> tuple[OpenShard, ...] | None:
         now = time.monotonic()
         with self._shard_lock:
             cached = self._shard_maps.get(stream)
@@ -379,13 +470,14 @@ class Gateway:
             token = page.get("NextToken")
             if not token:
                 break
-        result = ShardMap.from_listing(listed)  # open shards only: a closed one takes no writes
+        result = open_shards(listed)  # a closed shard takes no writes
         with self._shard_lock:
             self._shard_maps[stream] = (now, result)
         return result
 
-    def update_shard_count(self, call: Call, headers: Mapping[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    def update_shard_count(self, call: Call, request: Request) -> Answer:
         """UpdateShardCount, which kinesalite lacks, as the splits and merges AWS makes (local.reshard)."""
+        headers = request.headers
         stream = call.params.get("StreamARN") or call.params.get("StreamName")
         if not isinstance(stream, str) or not stream:
             extra, payload = error_body(call, "ValidationException", "StreamName or StreamARN is required", 400)
@@ -416,16 +508,126 @@ class Gateway:
         answer["StreamName"] = name
         return 200, _json_headers(), json.dumps(answer).encode()
 
-    def scaling_status(self, call: Call, status: int, data: bytes) -> bytes:
-        """DescribeStream(Summary) of a stream being scaled says UPDATING, as AWS's does."""
-        stream = call.params.get("StreamARN") or call.params.get("StreamName")
-        if status != 200 or not isinstance(stream, str) or _stream_name(stream) not in self._scaling:
-            return data
+    def describe_stream(self, call: Call, request: Request) -> Answer:
+        """DescribeStream(Summary), with what kinesalite does not know: UPDATING while a scaling runs,
+        the stream's mode, its registered consumers."""
+        status, response_headers, data = self.forward(self.kinesis, "POST", request.path, request.headers, request.body)
+        stream = call.params.get("StreamName")
+        if status != 200 or not isinstance(stream, str):
+            return status, response_headers, data
         answer = json.loads(data)
         for key in ("StreamDescription", "StreamDescriptionSummary"):
             if key in answer:
-                answer[key]["StreamStatus"] = "UPDATING"
-        return json.dumps(answer).encode()
+                described = answer[key]
+                if stream in self._scaling:
+                    described["StreamStatus"] = "UPDATING"
+                described["StreamModeDetails"] = {"StreamMode": self.stream_modes.get(stream, "PROVISIONED")}
+                if key == "StreamDescriptionSummary":
+                    described["ConsumerCount"] = self.consumers.count(described["StreamARN"])
+        return 200, _without_length(response_headers), json.dumps(answer).encode()
+
+    def create_stream(self, call: Call, request: Request) -> Answer:
+        """CreateStream; without a ShardCount, or in on-demand mode, the stream AWS makes: 4 shards."""
+        params = dict(call.params)
+        mode = (params.get("StreamModeDetails") or {}).get("StreamMode") or (
+            "PROVISIONED" if "ShardCount" in params else "ON_DEMAND"
+        )
+        if mode == "ON_DEMAND" and "ShardCount" in params:
+            extra, payload = error_body(
+                call, "ValidationException", "ShardCount is not supported for streams in ON_DEMAND mode", 400
+            )
+            return 400, extra, payload
+        params.pop("StreamModeDetails", None)
+        params.setdefault("ShardCount", ON_DEMAND_SHARDS)
+        status, response_headers, data = self.forward(
+            self.kinesis, "POST", request.path, request.headers, json.dumps(params).encode()
+        )
+        if status == 200 and isinstance(params.get("StreamName"), str):
+            self.stream_modes[params["StreamName"]] = mode
+        return status, response_headers, data
+
+    def delete_stream(self, call: Call, request: Request) -> Answer:
+        """DeleteStream; its consumers go with it."""
+        status, response_headers, data = self.forward(self.kinesis, "POST", request.path, request.headers, request.body)
+        if status == 200 and isinstance(call.params.get("StreamName"), str):
+            name = call.params["StreamName"]
+            self.stream_modes.pop(name, None)
+            self.consumers.forget_stream(self.stream_arn(name))
+        return status, response_headers, data
+
+    def stream_arn(self, name: str) -> str:
+        return f"arn:aws:kinesis:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stream/{name}"
+
+    def stream_exists(self, stream_arn: str, headers: Mapping[str, str]) -> bool:
+        status, _ = self.kinesis_call("DescribeStreamSummary", {"StreamName": _stream_name(stream_arn)}, headers)
+        return status == 200 and stream_arn == self.stream_arn(_stream_name(stream_arn))
+
+    def stream_consumer_call(self, call: Call, request: Request) -> Answer:
+        """RegisterStreamConsumer, DescribeStreamConsumer, ListStreamConsumers, DeregisterStreamConsumer."""
+        status, answer = self.consumers.answer(
+            call.operation, call.params, lambda arn: self.stream_exists(arn, request.headers)
+        )
+        if status != 200:
+            extra, payload = error_body(call, answer["__type"], answer["message"], status)
+            return status, extra, payload
+        return 200, _json_headers("1.1"), json.dumps(answer).encode()
+
+    def subscribe_to_shard(self, call: Call, request: Request) -> Answer:
+        """SubscribeToShard: the shard's records pushed over an event stream (local.kinesis_subscribe)."""
+        try:
+            consumer = self.consumers.find(call.params)
+        except ConsumerError as exc:
+            extra, payload = error_body(call, exc.code, str(exc), 400)
+            return 400, extra, payload
+        shard_id = str(call.params.get("ShardId", ""))
+        position = call.params.get("StartingPosition") or {}
+        stream = _stream_name(stream_arn_of(consumer.arn))
+        iterator_request = {"StreamName": stream, "ShardId": shard_id, "ShardIteratorType": position.get("Type")}
+        iterator_request |= {k: position[k] for k in ("SequenceNumber", "Timestamp") if k in position}
+        status, answer = self.kinesis_call("GetShardIterator", iterator_request, request.headers)
+        if status != 200:
+            extra, payload = error_body(
+                call, answer.get("__type", "InternalFailure"), answer.get("message", ""), status
+            )
+            return status, extra, payload
+        key = (consumer.arn, shard_id)
+        with self._scaling_lock:
+            if key in self._subscribed:
+                extra, payload = error_body(
+                    call,
+                    "ResourceInUseException",
+                    f"Another active subscription exists for consumer {consumer.arn} on shard {shard_id}.",
+                    400,
+                )
+                return 400, extra, payload
+            self._subscribed.add(key)
+        continuation = str(position.get("SequenceNumber") or "")
+        if not continuation:
+            shards = self.kinesis_call("ListShards", {"StreamName": stream}, request.headers)[1].get("Shards", [])
+            shard: dict[str, Any] = next((s for s in shards if s["ShardId"] == shard_id), {})
+            continuation = shard.get("SequenceNumberRange", {}).get("StartingSequenceNumber", "")
+
+        def get_records(iterator: str) -> tuple[int, dict[str, Any]]:
+            return self.kinesis_call("GetRecords", {"ShardIterator": iterator}, request.headers)
+
+        def messages() -> Iterator[bytes]:
+            try:
+                yield from kinesis_subscribe.subscription(get_records, answer["ShardIterator"], continuation)
+            finally:
+                with self._scaling_lock:
+                    self._subscribed.discard(key)
+
+        headers = [("Content-Type", kinesis_subscribe.CONTENT_TYPE), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        return 200, headers, messages()
+
+    def sqs_call(self, call: Call, request: Request) -> Answer:
+        """SQS: a batch call SQS refuses whole is refused before moto sees it (local.sqs_batches)."""
+        refused = sqs_batches.refusal(call.operation, call.params, call.json_protocol)
+        if refused is not None:
+            short = refused.code.rsplit(".", 1)[-1]
+            extra, payload = error_body(call, short, refused.message, 400, query_code=refused.code)
+            return 400, extra, payload
+        return self.forward_call(call, request)
 
     def count_written(self, call: Call, status: int, data: bytes) -> None:
         """Add the records a successful PutRecord or PutRecords wrote to the stream's count."""
@@ -447,23 +649,27 @@ class Gateway:
 
     # --- PutRecord(s): faults per entry and shard limits, then forward the rest ---------
 
-    def admit_record(self, stream: str, shard_map: ShardMap, entry: Mapping[str, Any]) -> str | None:
+    def admit_record(self, stream: str, shard_map: tuple[OpenShard, ...], entry: Mapping[str, Any]) -> str | None:
         """One record (a PutRecords entry or a PutRecord call) against its shard's write limit: None
         when admitted, else the message AWS answers with. A malformed record is admitted, so that
         kinesalite produces the real validation error."""
         try:
             key = str(entry.get("PartitionKey", ""))
-            shard = shard_map.shard_for(hash_key(key, entry.get("ExplicitHashKey")))
+            shard = owner(shard_map, placement_key(key, entry.get("ExplicitHashKey")))
             size = len(base64.b64decode(entry.get("Data", ""))) + len(key.encode("utf-8"))
-        except (KeyError, ValueError):
+        except ValueError:
             return None
-        if self.limiter.admit(stream, shard, size):
+        if shard is None or self.limiter.admit(stream, shard, size):  # no open shard holds it: mid-reshard
             return None
         return f"Rate exceeded for shard {shard.shard_id} in stream {_stream_name(stream)}."
 
-    def put_records(
-        self, call: Call, fault: Fault | None, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    def put_records(self, call: Call, request: Request) -> Answer:
+        status, response_headers, data = self._put_records(call, request)
+        self.count_written(call, status, data)
+        return status, response_headers, data
+
+    def _put_records(self, call: Call, request: Request) -> tuple[int, list[tuple[str, str]], bytes]:
+        fault, path, headers, body = request.fault, request.path, request.headers, request.body
         entries = call.params.get("Records")
         stream = call.params.get("StreamARN") or call.params.get("StreamName")
         if not isinstance(entries, list) or not entries or not isinstance(stream, str):
@@ -502,13 +708,81 @@ class Gateway:
         payload = json.dumps({"FailedRecordCount": failed, "Records": results}).encode()
         return 200, [(k, v) for k, v in response_headers if k.lower() != "content-length"], payload
 
+    def put_record(self, call: Call, request: Request) -> Answer:
+        """PutRecord against its shard's write limit."""
+        stream = call.params.get("StreamName")
+        if self.limiter.enabled and isinstance(stream, str):
+            shard_map = self.shard_map(stream, request.headers)
+            refusal = self.admit_record(stream, shard_map, call.params) if shard_map is not None else None
+            if refusal is not None:
+                extra, payload = error_body(call, "ProvisionedThroughputExceededException", refusal, 400)
+                return 400, extra, payload
+        status, response_headers, data = self.forward(self.kinesis, "POST", request.path, request.headers, request.body)
+        self.count_written(call, status, data)
+        return status, response_headers, data
+
+    def read(self, call: Call, request: Request) -> Answer:
+        """GetShardIterator and GetRecords, within the shard's shared read limits (local.limits)."""
+        limiter, headers = self.read_limiter, request.headers
+        if not limiter.enabled:  # nothing to count: no answer is read (a reader is followed again
+            # from its next GetShardIterator once the limits are back on)
+            return self.forward(self.kinesis, "POST", request.path, headers, request.body)
+        shard: str | None = None
+        if call.operation == "GetShardIterator":
+            shard = f"{call.params.get('StreamName')}/{call.params.get('ShardId')}"
+        elif not any(k.lower() == DEDICATED_READ_HEADER.lower() for k in headers):
+            admitted, shard = limiter.admit(str(call.params.get("ShardIterator", "")))
+            if not admitted:
+                extra, payload = error_body(
+                    call, "ProvisionedThroughputExceededException", "Rate exceeded for Shard (local read limits).", 400
+                )
+                return 400, extra, payload
+        status, response_headers, data = self.forward(self.kinesis, "POST", request.path, headers, request.body)
+        if status == 200 and shard is not None:
+            answer = json.loads(data or b"{}")
+            limiter.note(answer.get("ShardIterator") or answer.get("NextShardIterator"), shard)
+            if call.operation == "GetRecords":
+                limiter.charge(shard, sum(len(r.get("Data", "")) * 3 // 4 for r in answer.get("Records", [])))
+        return status, response_headers, data
+
+
+def _by_stream_name(call: Call, request: Request) -> tuple[Call, Request]:
+    """A Kinesis call that names its stream by StreamARN, as kinesalite takes it: by StreamName. AWS
+    takes either on every stream operation; kinesalite answers a call without StreamName as if no
+    stream were named."""
+    arn = call.params.get("StreamARN")
+    if not isinstance(arn, str) or "StreamName" in call.params:
+        return call, request
+    params = {k: v for k, v in call.params.items() if k != "StreamARN"} | {"StreamName": _stream_name(arn)}
+    body = json.dumps(params).encode()
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    return Call(call.service, call.operation, params, call.json_protocol), Request(
+        request.method, request.path, headers, body, request.fault
+    )
+
+
+def _as_aws_words(status: int, data: bytes) -> bytes:
+    """A failed condition's error as AWS words it: its text under "Message", where dynalite and moto
+    write "message" (recorded against AWS: the response has no "message" member; a ResourceNotFound's
+    has, so only this error is changed)."""
+    if status != 400 or b"ConditionalCheckFailedException" not in data:
+        return data
+    answer = json.loads(data)
+    if "message" in answer:
+        answer["Message"] = answer.pop("message")
+    return json.dumps(answer).encode()
+
+
+def _without_length(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers if k.lower() not in {"content-length", "x-amz-crc32"}]
+
 
 # Both kinesalite and this gateway write FailedRecordCount first; anything else is parsed in full.
 _FAILED_RECORD_COUNT = re.compile(rb'\{\s*"FailedRecordCount"\s*:\s*(\d+)')
 
 
-def _json_headers() -> list[tuple[str, str]]:
-    return [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+def _json_headers(version: str = "1.0") -> list[tuple[str, str]]:
+    return [("Content-Type", f"application/x-amz-json-{version}"), ("x-amzn-RequestId", str(uuid.uuid4()))]
 
 
 def _stream_param(stream: str) -> dict[str, str]:
@@ -519,8 +793,11 @@ def _stream_name(stream: str) -> str:
     return stream.rsplit("/", 1)[-1]
 
 
-def error_body(call: Call, code: str, message: str, status: int) -> tuple[list[tuple[str, str]], bytes]:
-    """An error in the wire format the caller's protocol expects."""
+def error_body(
+    call: Call, code: str, message: str, status: int, query_code: str | None = None
+) -> tuple[list[tuple[str, str]], bytes]:
+    """An error in the wire format the caller's protocol expects. ``query_code`` is the code a service
+    that began on the query protocol answers in x-amzn-query-error (SQS's AWS.SimpleQueueService.*)."""
     request_id = str(uuid.uuid4())
     if call.json_protocol:
         content_type = "application/x-amz-json-1.1" if call.service == "kinesis" else "application/x-amz-json-1.0"
@@ -529,14 +806,15 @@ def error_body(call: Call, code: str, message: str, status: int) -> tuple[list[t
             ("Content-Type", content_type),
             ("x-amzn-ErrorType", code),
             ("x-amzn-RequestId", request_id),
-            ("x-amzn-query-error", f"{code};{'Receiver' if status >= 500 else 'Sender'}"),
+            ("x-amzn-query-error", f"{query_code or code};{'Receiver' if status >= 500 else 'Sender'}"),
         ], body
     if call.service == "s3":
         xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
         return [("Content-Type", "application/xml")], xml.encode()
     kind = "Receiver" if status >= 500 else "Sender"
     xml = (
-        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{query_code or code}</Code>"
+        f"<Message>{message}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return [("Content-Type", "text/xml")], xml.encode()
@@ -591,66 +869,12 @@ class _Handler(LoopbackHandler):
                 extra, payload = error_body(call, fault.error, fault.message or "Injected fault", fault.status)
                 self.reply(fault.status, extra, payload)
                 return
-        backend = gateway.backend_for(call.service)
-        local_service = gateway.services.get(call.service)
-        if local_service is not None:
-            status, response_headers, data = local_service(self.command, self.path, headers, body)
-        elif call.service == "kinesis" and call.operation == "PutRecords":
-            status, response_headers, data = gateway.put_records(call, fault, self.path, headers, body)
-        elif call.service == "dynamodb":
-            status, response_headers, data = gateway.dynamodb_call(call, self.command, self.path, headers, body)
-        elif call.service == "kinesis" and call.operation == "PutRecord" and gateway.limiter.enabled:
-            status, response_headers, data = self._put_record(call, headers, body)
-        elif call.service == "kinesis" and call.operation in ("GetShardIterator", "GetRecords"):
-            status, response_headers, data = self._read(call, headers, body)
-        elif call.service == "kinesis" and call.operation == "UpdateShardCount":
-            status, response_headers, data = gateway.update_shard_count(call, headers)
+        request = Request(self.command, self.path, headers, body, fault)
+        status, response_headers, data = gateway.route(call)(call, request)
+        if isinstance(data, bytes):
+            self.reply(status, response_headers, data)
         else:
-            status, response_headers, data = gateway.forward(backend, self.command, self.path, headers, body)
-            if call.service == "kinesis" and call.operation in ("DescribeStream", "DescribeStreamSummary"):
-                data = gateway.scaling_status(call, status, data)
-        if call.service == "kinesis" and call.operation in ("PutRecord", "PutRecords"):
-            gateway.count_written(call, status, data)
-        self.reply(status, response_headers, data)
-
-    def _put_record(
-        self, call: Call, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        gateway = self.server.gateway
-        stream = call.params.get("StreamARN") or call.params.get("StreamName")
-        shard_map = gateway.shard_map(stream, headers) if isinstance(stream, str) else None
-        if isinstance(stream, str) and shard_map is not None:
-            refusal = gateway.admit_record(stream, shard_map, call.params)
-            if refusal is not None:
-                extra, payload = error_body(call, "ProvisionedThroughputExceededException", refusal, 400)
-                return 400, extra, payload
-        return gateway.forward(gateway.kinesis, "POST", self.path, headers, body)
-
-    def _read(self, call: Call, headers: Mapping[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        """GetShardIterator and GetRecords, within the shard's shared read limits (local.limits)."""
-        gateway = self.server.gateway
-        limiter = gateway.read_limiter
-        if not limiter.enabled:  # nothing to count: no answer is read (a reader is followed again
-            # from its next GetShardIterator once the limits are back on)
-            return gateway.forward(gateway.kinesis, "POST", self.path, headers, body)
-        shard: str | None = None
-        if call.operation == "GetShardIterator":
-            stream = _stream_name(str(call.params.get("StreamARN") or call.params.get("StreamName") or ""))
-            shard = f"{stream}/{call.params.get('ShardId')}"
-        elif not any(k.lower() == DEDICATED_READ_HEADER.lower() for k in headers):
-            admitted, shard = limiter.admit(str(call.params.get("ShardIterator", "")))
-            if not admitted:
-                extra, payload = error_body(
-                    call, "ProvisionedThroughputExceededException", "Rate exceeded for Shard (local read limits).", 400
-                )
-                return 400, extra, payload
-        status, response_headers, data = gateway.forward(gateway.kinesis, "POST", self.path, headers, body)
-        if status == 200 and shard is not None:
-            answer = json.loads(data or b"{}")
-            limiter.note(answer.get("ShardIterator") or answer.get("NextShardIterator"), shard)
-            if call.operation == "GetRecords":
-                limiter.charge(shard, sum(len(r.get("Data", "")) * 3 // 4 for r in answer.get("Records", [])))
-        return status, response_headers, data
+            self.reply_streamed(status, response_headers, data)
 
     def _drop(self) -> None:
         """Close the connection with a TCP reset and no answer."""

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from weir.shards import Shard
+from local.kinesis_shards import OpenShard
 
 MIB = 1024 * 1024
 RECORDS_PER_SECOND = 1000
@@ -69,7 +69,7 @@ class ShardWriteLimiter:
             self.enabled = enabled
             self._buckets.clear()
 
-    def admit(self, stream: str, shard: Shard, size: int) -> bool:
+    def admit(self, stream: str, shard: OpenShard, size: int) -> bool:
         """Take one record of ``size`` bytes (data plus partition key) from the shard's budget."""
         if not self.enabled:
             return True
@@ -97,7 +97,7 @@ READ_BYTES_PER_SECOND = 2 * MIB
 # that is never used is forgotten after this many newer ones.
 ITERATORS_KEPT = 50_000
 # The header the emulator's enhanced fan-out mappings send: their reads are their own, outside the
-# shard's shared limits (AWS pushes to them with SubscribeToShard, which kinesalite does not have).
+# shard's shared limits (AWS pushes to them with SubscribeToShard; the emulator's mappings poll).
 DEDICATED_READ_HEADER = "X-Weir-Read"
 
 

@@ -33,6 +33,7 @@ import urllib3
 from load.readback import failure_destination_event_ids, peek_queue
 from local.deployer import local_client, local_credentials
 from local.endpoint import DEFAULT_PORT
+from local.kinesis_shards import placement_key
 from local.runtime import LocalRuntime
 from local.template import ROOT, load_template, parse_overrides
 
@@ -98,12 +99,10 @@ class Demo:
 
     def keys_on_first_shard(self, count: int) -> list[str]:
         """Partition keys whose MD5 lands in the stream's first shard, as Kinesis places them."""
-        from weir.shards import hash_key
-
         shard = self.kinesis.list_shards(StreamName=self.outputs["StreamName"])["Shards"][0]["HashKeyRange"]
         low, high = int(shard["StartingHashKey"]), int(shard["EndingHashKey"])
         keys = (f"hot-device-{n}" for n in range(100_000))
-        return [key for key in keys if low <= hash_key(key) <= high][:count]
+        return [key for key in keys if low <= placement_key(key) <= high][:count]
 
     def poison(self) -> None:
         """A misbehaving producer writes records that are not envelopes, straight to the stream."""

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 # The region the translator assumes (it only decides ARN partitions and a few defaults).
 LOCAL_REGION = "us-east-1"
+# moto's default account; kinesalite is told it too (local.endpoint), so every ARN names one account.
+LOCAL_ACCOUNT_ID = "123456789012"
 
 _TAGS_WITH_LIST = {"GetAtt"}
 

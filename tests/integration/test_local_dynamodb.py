@@ -94,7 +94,7 @@ def test_partiql_batches_and_faults_reach_the_local_dynamodb(table: tuple[Any, s
                 "Parameters": [{"S": "new"}, {"N": "1"}],
             },
             {"Statement": f"INSERT INTO \"{name}\" VALUE {{'id': ?}}", "Parameters": [{"S": "taken"}]},
-            {"Statement": f'UPDATE "{name}" SET "n" = ? WHERE "id" = ?', "Parameters": [{"N": "2"}, {"S": "other"}]},  # noqa: S608 - a test's own table name
+            {"Statement": f'UPDATE "{name}" SET "n" = ? WHERE "id" = ?', "Parameters": [{"N": "2"}, {"S": "other"}]},
         ]
     )["Responses"]
     assert "Error" not in answer[0]
