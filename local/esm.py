@@ -6,22 +6,11 @@ partition key, so a key's records stay in order. Each lane cuts batches (``Batch
 payload limit, ``MaximumBatchingWindowInSeconds``) and invokes the function through its pool, which
 caps concurrency at the function's reserved concurrency: beyond it, lanes wait.
 
-After an invocation:
-
-* success, no ``batchItemFailures``: checkpoint after the batch;
-* ``batchItemFailures`` (with ``ReportBatchItemFailures``): checkpoint before the lowest reported
-  sequence number. When that checkpoint moves, the rest is a **new batch**, with its own retries
-  and invoke count (recorded against AWS: a batch of 3 whose last record always fails delivers it
-  1 + 4 times with ``MaximumRetryAttempts`` 3, and reports ``approximateInvokeCount`` 4). An
-  empty, missing or unknown ``itemIdentifier`` fails the whole batch, which is then a retry;
-* a function error or timeout: with ``BisectBatchOnFunctionError`` a batch of more than one record is
-  split in two and each half retried (not counted as a retry); otherwise, or for one record, a retry;
-* retries past ``MaximumRetryAttempts``, or records older than ``MaximumRecordAgeInSeconds``: an
-  invocation record goes to the on-failure destination (S3 with ``payload``; SQS metadata only),
-  and the lane moves on. For ``RecordAgeExceeded`` the record has no ``responseContext`` and
-  ``approximateInvokeCount`` is at least 1, also for records that never reached the function
-  (recorded against AWS). ``functionError`` is ``"Unhandled"`` after a function error and ``null``
-  after a batch failed by its response.
+What happens to a batch after each invocation (checkpoints, partial batch responses, bisection,
+retries, record age, the on-failure destination) is :mod:`local.esm_rules`, pure and unit-tested
+against the recorded scenarios; this module reads, batches, invokes and writes. ``functionError`` in
+an on-failure record is ``"Unhandled"`` after a function error and ``null`` after a batch failed by its
+response.
 
 With ``TumblingWindowInSeconds`` (the Lambda developer guide's "Implementing stateful Kinesis Data
 Streams processing in Lambda"; docs/aws-facts.md): a window per shard, by the records' arrival time;
@@ -64,6 +53,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local.deployer import local_client
+from local.esm_rules import BatchPlan, BatchRules, first_to_retry
 from local.functions import FunctionPool, Invocation
 from local.stream_sources import Shard, StreamRecord, Throttled, source_for
 
@@ -516,91 +506,44 @@ class EventSourceMapping:
                 lane.in_flight = []
 
     def _process(self, batch: list[StreamRecord], lane: _Lane) -> None:
+        """Invoke the function with the batch until the rules (local.esm_rules) are done with it."""
         settings = self.settings
-        pending: list[list[StreamRecord]] = [batch]
-        retries = 0
-        invokes = 0  # of the current batch: a checkpoint or a bisection starts a new one
-        while pending and not self._stop.is_set():
-            current = pending[0]
-            if settings.max_record_age >= 0:
-                cutoff = time.time() - settings.max_record_age
-                # arrival only grows along a shard: the expired records are a prefix
-                expired = sum(1 for r in current if r.arrival < cutoff)
-                if expired:
-                    self._to_destination(current[:expired], "RecordAgeExceeded", max(1, invokes), None)
-                    if expired == len(current):
-                        pending.pop(0)
-                        retries = invokes = 0
-                    else:
-                        pending[0] = current[expired:]
-                    continue
-            windowed = settings.tumbling_window > 0
+        windowed = settings.tumbling_window > 0
+        plan = BatchPlan(batch, BatchRules(settings.max_retries, settings.max_record_age, settings.bisect))
+        while not plan.done and not self._stop.is_set():
+            expired = plan.expire(time.time(), lambda record: record.arrival)
+            if expired is not None:
+                self._to_destination(list(expired.records), "RecordAgeExceeded", expired.invokes, None)
+                continue
+            current = list(plan.current)
             if windowed and lane.window_start is None:
                 lane.window_start = self._window_of(current[0])
             event = self._event(current)
             if windowed:
                 event |= self._window_fields(current[0].shard_id, lane, final=False, early=False)
             result = self.pool.invoke(event)
-            invokes += 1
-            with self._stats_lock:
-                self.stats.invocations += 1
-            failed_from = self._failed_from(current, result)
+            failed_from = first_to_retry(
+                [self.source.identity(r) for r in current],
+                result.ok,
+                result.payload,
+                report_item_failures=settings.report_item_failures,
+                needs_state=windowed,
+            )
             if windowed and result.ok and failed_from != 0:
                 self._keep_state(current[0].shard_id, lane, result)
-            if failed_from is None:
-                with self._stats_lock:
-                    self.stats.records_processed += len(current)
-                pending.pop(0)
-                retries = invokes = 0
-                continue
-            if not result.ok:
-                with self._stats_lock:
-                    self.stats.function_errors += 1
-                if settings.bisect and len(current) > 1:
-                    half = len(current) // 2
-                    pending[0:1] = [current[:half], current[half:]]
-                    invokes = 0
-                    with self._stats_lock:
-                        self.stats.bisections += 1
-                    continue
-            else:
-                with self._stats_lock:
-                    self.stats.partial_failures += 1
-                    self.stats.records_processed += failed_from
-                if failed_from > 0:
-                    # The checkpoint moved: the rest is a new batch, with retries and invokes of its own.
-                    pending[0] = current[failed_from:]
-                    retries = invokes = 0
-                    continue
-            retries += 1
+            step = plan.answered(failed_from, function_error=not result.ok)
             with self._stats_lock:
-                self.stats.retries += 1
-            if settings.max_retries >= 0 and retries > settings.max_retries:
-                self._to_destination(current, "RetryAttemptsExhausted", invokes, result)
-                pending.pop(0)
-                retries = invokes = 0
-                continue
-            self._stop.wait(min(0.05 * retries, 1.0))
-
-    def _failed_from(self, batch: list[StreamRecord], result: Invocation) -> int | None:
-        """Index of the first record to retry, or None when the batch succeeded."""
-        if not result.ok:
-            return 0
-        if self.settings.tumbling_window > 0 and not _has_state(result):
-            return 0  # "If the response does not contain a state property, Lambda considers this a failed invocation"
-        if not self.settings.report_item_failures or not isinstance(result.payload, dict):
-            return None
-        failures = result.payload.get("batchItemFailures")
-        if not failures:
-            return None
-        positions = {self.source.identity(r): i for i, r in enumerate(batch)}
-        indexes = []
-        for failure in failures:
-            identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-            if not identifier or identifier not in positions:
-                return 0  # an empty, missing or unknown itemIdentifier fails the whole batch
-            indexes.append(positions[identifier])
-        return min(indexes)
+                stats = self.stats
+                stats.invocations += 1
+                stats.records_processed += step.processed
+                stats.function_errors += not result.ok
+                stats.partial_failures += result.ok and failed_from is not None
+                stats.bisections += step.bisected
+                stats.retries += step.retried
+            if step.exhausted:
+                self._to_destination(list(step.exhausted), "RetryAttemptsExhausted", step.invokes, result)
+            elif step.wait:
+                self._stop.wait(step.wait)
 
     # --- tumbling windows ----------------------------------------------------------------
 

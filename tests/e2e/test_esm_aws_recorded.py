@@ -24,6 +24,7 @@ import pytest
 
 from tests.e2e.test_esm_fidelity import Harness
 from tests.endpoint import LocalEndpoint
+from tests.esm_responses import RESPONSES
 
 pytestmark = pytest.mark.e2e
 
@@ -182,23 +183,6 @@ def test_a_partial_batch_response_starts_a_new_batch_with_its_own_retries(harnes
     [expected] = recorded["sqs_payload"]["Messages"]
     assert_matches(expected["Body"], sqs_body(harness), {})
     assert expected["Body"]["responseContext"]["functionError"] is None
-
-
-RESPONSES: dict[str, Any] = {
-    # a response the mapping takes as success, by the recorded scenario's name
-    "empty_string_success": "",
-    "empty_list_success": [],
-    "null_success": None,
-    "empty_dict_success": {},
-    "empty_batch_item_failure_success": {"batchItemFailures": []},
-    "null_batch_item_failure_success": {"batchItemFailures": None},
-    # ... and one that fails the whole batch
-    "item_identifier_not_present_failure": {"batchItemFailures": [{"itemIdentifier": 123}]},
-    "empty_string_item_identifier_failure": {"batchItemFailures": [{"itemIdentifier": ""}]},
-    "null_item_identifier_failure": {"batchItemFailures": [{"itemIdentifier": None}]},
-    "invalid_key_foo_failure": {"batchItemFailures": [{"foo": 123}]},
-    "invalid_key_foo_null_value_failure": {"batchItemFailures": [{"foo": None}]},
-}
 
 
 def test_every_recorded_batch_item_failures_edge_case(harness: Harness) -> None:
