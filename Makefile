@@ -70,7 +70,7 @@ fmt: setup ## Format the code with ruff
 .PHONY: check-template
 check-template: setup ## cfn-lint on the source and the translated template (and ci/), and sam validate --lint
 	@mkdir -p build
-	$(CHECK_ENV) $(BIN)/python -m local.translate $(TEMPLATE) > build/translated.json
+	$(CHECK_ENV) $(BIN)/python -m tools.template $(TEMPLATE) > build/translated.json
 	$(CHECK_ENV) $(BIN)/cfn-lint $(TEMPLATE)
 	$(CHECK_ENV) $(BIN)/cfn-lint build/translated.json
 	$(CHECK_ENV) $(BIN)/sam validate --lint --template-file $(TEMPLATE)

@@ -67,7 +67,7 @@ def _inprocess_resources(latency_ms: int) -> None:
     import boto3
     import botocore.session  # noqa: F401 - the hook below is registered on every new client
 
-    from local.template import load_template, translate
+    from tools.template import load_template, translate
 
     resources = translate(load_template())["Resources"]
     dynamodb = boto3.client("dynamodb")
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parent.parent
     sys.path.insert(0, str(root / "layers" / "weir"))
 
-    from local.deployer import Deployer
+    from local.cloudformation.deployer import Deployer
     from weir import aws, domain
     from weir.config import ConsumerConfig
     from weir.consumer import wiring

@@ -46,7 +46,7 @@ def measure(
     the aggregates consumer's mapping is disabled from the start (the first consumer alone)."""
     import urllib3
 
-    from local.deployer import local_client
+    from local.cloudformation.deployer import local_client
     from local.runtime import LocalRuntime
 
     runtime = LocalRuntime(port=0, api_port=0, stack_name=f"bench-e2e-{dynamodb}", dynamodb=dynamodb).start()
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-events", type=int, default=3000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    from local.deployer import local_credentials
+    from local.cloudformation.deployer import local_credentials
 
     for name, value in local_credentials().items():
         os.environ.setdefault(name, value)

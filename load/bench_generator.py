@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.batch % 2:
         parser.error("--batch must be even (Weir's KinesisUser puts two requests' worth of events)")
-    from local.deployer import local_client, local_credentials
+    from local.cloudformation.deployer import local_client, local_credentials
     from local.runtime import LocalRuntime
 
     credentials = local_credentials()

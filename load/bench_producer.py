@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "layers" / "weir"))
-    from local.deployer import local_client
+    from local.cloudformation.deployer import local_client
     from local.endpoint import Endpoint
     from weir.aws import ClientSettings
     from weir.deadline import Deadline

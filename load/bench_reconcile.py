@@ -28,8 +28,8 @@ from typing import Any
 def _populate(endpoint_url: str, name: str, count: int) -> tuple[Any, Any]:
     """Resources for one run and the ledger of ``count`` accepted events, placed as described."""
     from load.reconcile import Ledger
-    from load.stack import StackInfo
-    from local.deployer import local_client
+    from local.cloudformation.deployer import local_client
+    from tools.stack import StackInfo
 
     dynamodb = local_client("dynamodb", endpoint_url)
     dynamodb.create_table(
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    from local.deployer import local_credentials
+    from local.cloudformation.deployer import local_credentials
 
     for name, value in local_credentials().items():
         os.environ.setdefault(name, value)

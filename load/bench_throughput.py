@@ -40,8 +40,8 @@ def write(spec: dict[str, Any]) -> dict[str, Any]:
     """One writer: offer ``rate`` records/s from ``start_at`` for ``seconds``; what happened to each."""
     import boto3
 
-    from local.deployer import local_credentials
-    from local.template import LOCAL_REGION
+    from local.cloudformation.deployer import local_credentials
+    from tools.template import LOCAL_REGION
     from weir.aws import ClientSettings
     from weir.backoff import Backoff
     from weir.deadline import Deadline
@@ -91,7 +91,7 @@ def write(spec: dict[str, Any]) -> dict[str, Any]:
 def run_case(
     kinesis: Any, endpoint: str, name: str, multiple: float, shard_rates: bool, args: argparse.Namespace
 ) -> dict[str, Any]:
-    from load.readback import stream_records
+    from tools.readback import stream_records
 
     capacity = args.shards * SHARD_RECORDS_PER_SECOND
     stream = f"b2-{uuid.uuid4().hex[:8]}"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.writer:
         print(json.dumps(write(json.loads(args.writer))))
         return 0
-    from local.deployer import local_client
+    from local.cloudformation.deployer import local_client
     from local.endpoint import Endpoint
 
     rows: list[dict[str, Any]] = []

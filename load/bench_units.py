@@ -148,7 +148,7 @@ def check(result: dict[str, Any]) -> list[str]:
 def measure(events: int, payload_bytes: int) -> dict[str, Any]:
     """Each case's units per event, with the stack deployed into a local endpoint started here."""
     from load.planner import write_units_per_event
-    from local.deployer import Deployer
+    from local.cloudformation.deployer import Deployer
     from local.endpoint import Endpoint
     from weir import aws, domain
     from weir.aggregates import wiring as aggregates_wiring
@@ -288,7 +288,7 @@ class _TableStream:
     """The events table's stream, read from where the last read stopped."""
 
     def __init__(self, endpoint_url: str, table: str) -> None:
-        from local.deployer import local_client
+        from local.cloudformation.deployer import local_client
 
         dynamodb = local_client("dynamodb", endpoint_url)
         self.arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]

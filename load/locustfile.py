@@ -11,7 +11,7 @@ Shapes (``WEIR_SHAPE``): ``step`` up to the shards' write limit, ``hold2x`` at t
 found in the events table, the quarantine or the failure destination, or it is reported lost and the
 run fails.
 
-Configuration comes from the stack's outputs (load/stack.py): build/local-stack.json for the local
+Configuration comes from the stack's outputs (tools/stack.py): build/local-stack.json for the local
 runtime, or CloudFormation for ``WEIR_STACK``.
 
 Distributed (``--master`` / ``--worker``): each worker keeps its own ledger and sends it to the
@@ -39,7 +39,7 @@ from load.events import make_events
 from load.plot import Timeline
 from load.progress import Consumer, Counts, line
 from load.reconcile import DrainStatus, Interrupted, Ledger, reconcile
-from load.stack import StackInfo, load_stack
+from tools.stack import StackInfo, load_stack
 
 STACK: StackInfo | None = None
 LEDGER = Ledger()

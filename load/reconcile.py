@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from load.readback import failure_destination_event_ids, stream_records
-from load.stack import StackInfo
+from tools.readback import failure_destination_event_ids, stream_records
+from tools.stack import StackInfo
 
 KEYS_PER_CALL = 100  # BatchGetItem's limit
 QUEUE_COUNTS = (

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"make load: the local runtime did not start; see {RUNTIME_LOG}", file=sys.stderr)
                     return 2
                 time.sleep(0.5)
-        from load.stack import load_stack
+        from tools.stack import load_stack
 
         host = load_stack().api_url
         Path(args.reports).mkdir(parents=True, exist_ok=True)

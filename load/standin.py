@@ -12,7 +12,7 @@ delivered batch can be delivered again and cost what a duplicate costs: a write 
 starts with ``attribute_not_exists(<key>)`` fails for an item that exists (with the item, when
 ``ReturnValuesOnConditionCheckFailure`` is ``ALL_OLD``); one whose condition is
 ``attribute_exists(<key>)`` fails for one that does not; ``SET`` updates are applied; statements
-are run as the local gateway runs them (``local.partiql``), so a repeated ``INSERT`` is
+are run as the local gateway runs them (``local.dynamodb.partiql``), so a repeated ``INSERT`` is
 ``DuplicateItem``. That is all it checks: Powertools' longer condition (an expired or abandoned
 record may be taken over) is read as its first clause, which is right for the records a benchmark
 completes within the expiry. Other tables check nothing. It is a yardstick, not an emulator; the
@@ -33,7 +33,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-from local.partiql import UnsupportedStatement, translate
+from local.dynamodb.partiql import UnsupportedStatement, translate
 
 _ANSWERS = {
     "PutItem": b"{}",

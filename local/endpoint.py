@@ -24,15 +24,16 @@ from pathlib import Path
 from types import FrameType
 
 from local.faults import FaultError, load_profile
-from local.gateway import Backend, Gateway, GatewayServer
-from local.limits import ShardWriteLimiter
-from local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from local.gateway import Gateway, GatewayServer
+from local.kinesis.limits import ShardWriteLimiter
+from local.wire import Backend
+from tools.template import LOCAL_ACCOUNT_ID, LOCAL_REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 KINESALITE = ROOT / "local" / "node_modules" / "kinesalite" / "index.js"
-KINESALITE_LAUNCHER = ROOT / "local" / "kinesalite.js"
+KINESALITE_LAUNCHER = ROOT / "local" / "kinesis" / "kinesalite.js"
 DYNALITE = ROOT / "local" / "node_modules" / "dynalite" / "index.js"
-DYNALITE_LAUNCHER = ROOT / "local" / "dynalite.js"
+DYNALITE_LAUNCHER = ROOT / "local" / "dynamodb" / "dynalite.js"
 # Who serves DynamoDB: dynalite (the default; decision 0008) or moto server.
 DYNAMODB_BACKENDS = ("dynalite", "moto")
 HOST = "127.0.0.1"
@@ -121,7 +122,7 @@ class Endpoint:
         if self.dynamodb == "dynalite" and not DYNALITE.exists():
             raise EndpointError(f"dynalite is not installed at {DYNALITE}; run `make setup`")
         kinesis_port, moto_port = free_port(), free_port()
-        # Through local/kinesalite.js and local/dynalite.js, which bind 127.0.0.1 (their command
+        # Through local/kinesis/kinesalite.js and local/dynamodb/dynalite.js, which bind 127.0.0.1 (their command
         # lines bind every interface).
         kinesalite = self._spawn("kinesalite", ["node", str(KINESALITE_LAUNCHER), str(kinesis_port)])
         moto = self._spawn("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)])

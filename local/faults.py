@@ -13,7 +13,7 @@ A fault is JSON, every field but ``service`` optional::
 * ``count``: fire at most this many times, then retire.
 
 A fault may name an AWS FIS action instead (``{"fis_action": "aws:kinesis:stream-expired-iterator-exception",
-"probability": 0.5}``): :func:`expand` turns it into the faults that reproduce it (:mod:`local.fis`),
+"probability": 0.5}``): :func:`expand` turns it into the faults that reproduce it (:mod:`local.fis.experiments`),
 so an experiment written here can be repeated in AWS with FIS.
 """
 
@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from local.fis import ExperimentError, fault_templates
+from local.fis.experiments import fault_templates
+from tools.fis import ExperimentError
 
 SERVICES = frozenset(
     {"kinesis", "dynamodb", "sqs", "s3", "sns", "lambda", "cloudformation", "monitoring", "cloudwatch", "logs", "sts"}

@@ -30,12 +30,12 @@ from typing import Any
 
 import urllib3
 
-from load.readback import failure_destination_event_ids, peek_queue
-from local.deployer import local_client, local_credentials
+from local.cloudformation.deployer import local_client, local_credentials
 from local.endpoint import DEFAULT_PORT
-from local.kinesis_shards import placement_key
+from local.kinesis.shards import placement_key
 from local.runtime import LocalRuntime
-from local.template import ROOT, load_template, parse_overrides
+from tools.readback import failure_destination_event_ids, peek_queue
+from tools.template import ROOT, load_template, parse_overrides
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
 POISON_RECORDS = 5
@@ -330,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
             window = runtime.stack.parameters["TumblingWindowInSeconds"]
             print(f"  aggregates per {window} s window (make run's setting; the template's default is 60 s)")
         scale = args.scale
-        # Sized for this machine: the local sink (moto) takes about 60 events/s, and the burst must
-        # still cross the shards' write limit (ShardCount x 1,000 records/s) to show throttling.
+        # Sized for this machine (two cores shared by every function, the endpoint and the backends),
+        # and the burst must still cross the shards' write limit (ShardCount x 1,000 records/s) to
+        # show throttling.
         _timed("steady: 200 events in 10 requests", lambda: demo.phase("steady", max(1, int(10 * scale)), 20, 2))
         # A hot shard: 3,000 events in about a second, all with keys that hash to one shard, which
         # takes 1,000 records/s. Two requests at a time: the two warm ingest workers (a third would

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.api import DEFAULT_PORT as API_PORT
-from local.api import ApiServer, RouteThrottle
-from local.deployer import Deployer, LocalStack, local_credentials, local_outputs, publish_outputs
+from local.apigateway.http_api import DEFAULT_PORT as API_PORT
+from local.apigateway.http_api import ApiServer, RouteThrottle
+from local.awslambda.api import LambdaApi
+from local.awslambda.esm import DISABLE_DELAY_SECONDS, EventSourceMapping, MappingSettings
+from local.awslambda.functions import FunctionPool
+from local.cloudformation.deployer import Deployer, LocalStack, local_credentials, local_outputs, publish_outputs
 from local.endpoint import DEFAULT_PORT, Endpoint
-from local.esm import DISABLE_DELAY_SECONDS, EventSourceMapping, MappingSettings
-from local.functions import FunctionPool
-from local.lambda_api import LambdaApi
-from local.schedules import Scheduler
-from local.template import LOCAL_REGION, ROOT, load_template
+from local.events.schedules import Scheduler
+from tools.template import LOCAL_REGION, ROOT, load_template
 
 STATE_PATH = ROOT / "build" / "local-stack.json"
 # Each function's output (Powertools JSON logs and EMF metrics), as its log group would hold it.
@@ -158,6 +158,8 @@ class LocalRuntime:
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "endpoint": self.endpoint.url,
+            # The placeholder credentials and region a client of the endpoint uses (tools.stack reads them).
+            "environment": local_credentials(),
             "api": self.api_url,
             "outputs": self.outputs(),
             "stack": self.stack.to_json(),

@@ -15,7 +15,7 @@ from types import FrameType
 from local.endpoint import DEFAULT_PORT
 from local.faults import load_profile
 from local.runtime import STATE_PATH, LocalRuntime
-from local.template import parse_overrides
+from tools.template import parse_overrides
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from load.readback import peek_queue, stream_records
+from tools.readback import peek_queue, stream_records
 
 
 def read_stream(kinesis: Any, stream: str) -> list[dict[str, Any]]:
@@ -41,3 +41,12 @@ def wait_active(kinesis: Any, stream: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"{stream} never became ACTIVE again")
+
+
+def create_table(dynamodb: Any, **request: Any) -> dict[str, Any]:
+    """CreateTable, then wait until the table is ACTIVE: before that, DynamoDB (and dynalite, for an
+    event-loop turn) answers its reads and writes with ResourceNotFoundException."""
+    created: dict[str, Any] = dynamodb.create_table(**request)
+    waiter = dynamodb.get_waiter("table_exists")
+    waiter.wait(TableName=request["TableName"], WaiterConfig={"Delay": 0.05, "MaxAttempts": 200})
+    return created

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from local.resolve import Scope
-from local.template import LOCAL_REGION, function_environment, load_template, parameter_values, translate
+from tests.aws_helpers import create_table as create_active_table
+from tools.resolve import Scope
+from tools.template import LOCAL_REGION, function_environment, load_template, parameter_values, translate
 
 
 @cache
@@ -33,10 +34,11 @@ def ingest_environment(stream_name: str, queue_url: str, **overrides: str) -> di
 
 def create_table(dynamodb: Any, logical_id: str, name: str) -> None:
     """Create a table with the key schema template.yaml gives ``logical_id`` (one source for both)."""
-    from local.resolve import resolve
+    from tools.resolve import resolve
 
     props = translated()["Resources"][logical_id]["Properties"]
-    dynamodb.create_table(
+    create_active_table(
+        dynamodb,
         TableName=name,
         KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"],

@@ -1,6 +1,6 @@
 """``make chaos [EXPERIMENT=name | STOP=id] [STACK=name]``: start or stop one of the stack's AWS FIS
 experiments, on a deployed stack (``aws fis start-experiment``) or on the running ``make up``, where
-the same experiment template runs as local faults (local/fis.py). Both need the stack deployed with
+the same experiment template runs as local faults (local/fis/experiments.py). Both need the stack deployed with
 ``ChaosExperiments=true``. Without EXPERIMENT or STOP it lists the experiments. docs/chaos.md.
 """
 
@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from load.stack import STATE_PATH, load_stack
+from tools.stack import STATE_PATH, load_stack
 
 # make chaos EXPERIMENT=<key> -> the template's logical id; its output is the logical id + "Id".
 EXPERIMENTS = {

@@ -77,7 +77,7 @@ NEEDS: tuple[Need, ...] = (
         "GitHubDeployRole",
         ("kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"),
         _arn("kinesis", f"stream/{STACK}-events"),
-        "the load test reads the stream back for the events it has not found (load/readback.py)",
+        "the load test reads the stream back for the events it has not found (tools/readback.py)",
     ),
 )
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from local.fis import ExperimentError, duration_seconds
-from local.resolve import ResolveError, Scope, resolve
+from tools.fis import ExperimentError, duration_seconds
+from tools.resolve import ResolveError, Scope, resolve
 
 Template = Mapping[str, Any]
 

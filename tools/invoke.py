@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from load.stack import load_stack
+from tools.stack import load_stack
 
 
 def invoke_output(command: str, stack_name: str | None, output: str, event: Any, read_timeout: float) -> int:

@@ -14,8 +14,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from local.template import ROOT, load_template, parameter_values, parse_overrides, translate
 from tools.deploy_checks import preflight, template_findings
+from tools.template import ROOT, load_template, parameter_values, parse_overrides, translate
 
 SAMCONFIG = ROOT / "samconfig.toml"
 

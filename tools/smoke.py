@@ -16,7 +16,7 @@ from typing import Any
 
 import urllib3
 
-from load.stack import load_stack
+from tools.stack import load_stack
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local.functions import Invocation
+from local.awslambda.functions import Invocation
 from tests.e2e.test_esm_fidelity import Harness
 from tests.endpoint import LocalEndpoint, listening_addresses, process_tree
 
@@ -132,7 +132,8 @@ class CountingBackend:
 
 
 def test_the_gateway_never_sends_a_request_twice_but_replaces_a_stale_connection() -> None:
-    from local.gateway import Backend, Gateway
+    from local.gateway import Gateway
+    from local.wire import Backend
 
     # GIVEN a backend that takes a PutRecords and hangs up without answering
     dying = CountingBackend(hang_up=True)

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local.deployer import LocalFunction
-from local.esm import EventSourceMapping, MappingSettings
-from local.functions import FunctionPool
+from local.awslambda.esm import EventSourceMapping, MappingSettings
+from local.awslambda.functions import FunctionPool
+from local.cloudformation.deployer import LocalFunction
 from local.runtime import worker_environment
 from tests.endpoint import LocalEndpoint
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local import esm
+from local.awslambda import esm
 from tests.aws_helpers import open_shards, wait_active
 from tests.e2e.test_esm_fidelity import Harness
 from tests.endpoint import LocalEndpoint

@@ -14,11 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
-from local import esm
-from local.deployer import LocalFunction
-from local.esm import EventSourceMapping
-from local.functions import FunctionPool
+from local.awslambda import esm
+from local.awslambda.esm import EventSourceMapping
+from local.awslambda.functions import FunctionPool
+from local.cloudformation.deployer import LocalFunction
 from local.runtime import worker_environment
+from tests.aws_helpers import create_table
 from tests.e2e.test_esm_fidelity import BASE
 from tests.endpoint import LocalEndpoint
 
@@ -35,7 +36,8 @@ class TableHarness:
         self.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint.url)
         self.sqs = boto3.client("sqs", endpoint_url=endpoint.url)
         self.table = endpoint.unique("table")
-        self.stream_arn = self.dynamodb.create_table(
+        self.stream_arn = create_table(
+            self.dynamodb,
             TableName=self.table,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local import esm
+from local.awslambda import esm
 from tests.e2e.test_esm_fidelity import Harness
 from tests.endpoint import LocalEndpoint
 

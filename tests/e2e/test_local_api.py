@@ -18,7 +18,7 @@ from tests.factories import envelope
 pytestmark = pytest.mark.e2e
 
 
-# a short stand-in for AWS's ~60 s (local.esm.DISABLE_DELAY_SECONDS), so the test meets the delay quickly
+# a short stand-in for AWS's ~60 s (local.awslambda.esm.DISABLE_DELAY_SECONDS), so the test meets the delay quickly
 DISABLE_DELAY = 8.0
 
 
@@ -88,7 +88,7 @@ def test_with_the_function_at_its_concurrency_the_api_answers_503(runtime: Local
 
 def aws_client(runtime: LocalRuntime, service: str) -> Any:
     """A client of the local endpoint, as the AWS CLI would use it there."""
-    from local.deployer import local_client
+    from local.cloudformation.deployer import local_client
 
     assert runtime.endpoint is not None
     return local_client(service, runtime.endpoint.url)

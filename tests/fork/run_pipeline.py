@@ -21,7 +21,7 @@ from typing import Any
 
 import urllib3
 
-from local.deployer import local_client, local_credentials
+from local.cloudformation.deployer import local_client, local_credentials
 from local.runtime import LocalRuntime
 
 EVENTS = 120

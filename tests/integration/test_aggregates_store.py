@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.aws_helpers import create_table
 from tests.endpoint import LocalEndpoint
 from weir.aggregates.store import DynamoDBAggregates, totals
 from weir.aggregates.window import Window
@@ -27,14 +28,16 @@ WINDOW = {"start": "2026-12-02T10:00:00Z", "end": "2026-12-02T10:01:00Z"}
 def tables(local_aws: LocalEndpoint) -> tuple[Any, str, str, str]:
     client = boto3.client("dynamodb", endpoint_url=local_aws.url)
     events, aggregates = local_aws.unique("events"), local_aws.unique("aggregates")
-    stream = client.create_table(
+    stream = create_table(
+        client,
         TableName=events,
         KeySchema=[{"AttributeName": "event_id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "event_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )["TableDescription"]["LatestStreamArn"]
-    client.create_table(
+    create_table(
+        client,
         TableName=aggregates,
         KeySchema=[{"AttributeName": "window_start", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}],
         AttributeDefinitions=[

@@ -12,6 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.aws_helpers import create_table
 from tests.endpoint import LocalEndpoint
 from weir.coalesce import CoalescingDynamoDB
 
@@ -24,7 +25,8 @@ NEW_KEY = "attribute_not_exists(#id) OR #expiry < :now"
 def table(local_aws: LocalEndpoint) -> tuple[Any, str]:
     client = boto3.client("dynamodb", endpoint_url=local_aws.url)
     name = local_aws.unique("coalesce")
-    client.create_table(
+    create_table(
+        client,
         TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],

@@ -10,6 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.aws_helpers import create_table
 from tests.endpoint import LocalEndpoint
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,8 @@ def table(local_aws: LocalEndpoint) -> tuple[Any, str]:
     # and what is checked here is the answer the endpoint gives, not the SDK's retries
     client = boto3.client("dynamodb", endpoint_url=local_aws.url, config=Config(retries={"total_max_attempts": 1}))
     name = local_aws.unique("table")
-    client.create_table(
+    create_table(
+        client,
         TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],

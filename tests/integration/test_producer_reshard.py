@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from load.readback import stream_records
 from tests.aws_helpers import open_shards, wait_active
 from tests.endpoint import LocalEndpoint
+from tools.readback import stream_records
 from weir.aws import ClientSettings
 from weir.deadline import Deadline
 from weir.producer import Ordering, Producer, ProducerSettings, Record

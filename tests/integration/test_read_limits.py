@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.limits import DEDICATED_READ_HEADER
+from local.kinesis.limits import DEDICATED_READ_HEADER
 from tests.endpoint import LocalEndpoint
 
 pytestmark = pytest.mark.integration

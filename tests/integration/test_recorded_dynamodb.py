@@ -11,6 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.aws_helpers import create_table
 from tests.endpoint import LocalEndpoint
 from tests.recorded import differences, load
 
@@ -28,7 +29,8 @@ def dynamodb(local_aws: LocalEndpoint) -> Any:
 def new_table(dynamodb: Any, local_aws: LocalEndpoint) -> Callable[..., str]:
     def create(key: str = "id", **extra: Any) -> str:
         name = local_aws.unique("table")
-        dynamodb.create_table(
+        create_table(
+            dynamodb,
             TableName=name,
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],

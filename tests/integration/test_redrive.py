@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 import functions.process.app as process_app
 import functions.redrive.app as redrive_app
-from local.deployer import Deployer, LocalStack
+from local.cloudformation.deployer import Deployer, LocalStack
 from tests.aws_helpers import read_stream
 from tests.endpoint import LocalEndpoint
 from tests.factories import envelope

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.deployer import Deployer, local_credentials
+from local.cloudformation.deployer import Deployer, local_credentials
 from tests.aws_helpers import read_stream
 from tests.endpoint import LocalEndpoint
 from tests.factories import envelope

@@ -1,4 +1,4 @@
-"""The test bed places records on shards as Kinesis does, by its own code (local/kinesis_shards.py),
+"""The test bed places records on shards as Kinesis does, by its own code (local/kinesis/shards.py),
 checked against the shard kinesalite reports for each record it wrote: by partition key, by explicit
 hash key, and on the uneven ranges a split leaves."""
 
@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.kinesis_shards import open_shards, owner, placement_key
+from local.kinesis.shards import open_shards, owner, placement_key
 from tests.aws_helpers import wait_active
 from tests.endpoint import LocalEndpoint
 

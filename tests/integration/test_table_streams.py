@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.aws_helpers import create_table
 from tests.endpoint import LocalEndpoint
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,8 @@ RECORDED = json.loads((Path(__file__).parents[1] / "fixtures" / "aws-recorded" /
 def make_table(local_aws: LocalEndpoint, view: Any = "NEW_IMAGE", key: str = "id") -> tuple[Any, str, str]:
     dynamodb = boto3.client("dynamodb", endpoint_url=local_aws.url)
     name = local_aws.unique("streamed")
-    created = dynamodb.create_table(
+    created = create_table(
+        dynamodb,
         TableName=name,
         KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],

@@ -1,4 +1,4 @@
-"""UpdateShardCount through the local gateway on kinesalite (local/reshard.py): the AWS wire format,
+"""UpdateShardCount through the local gateway on kinesalite (local/kinesis/reshard.py): the AWS wire format,
 the lineage, and what AWS refuses."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.reshard import uniform_starts
+from local.kinesis.reshard import uniform_starts
 from tests.aws_helpers import open_shards
 from tests.endpoint import LocalEndpoint
 

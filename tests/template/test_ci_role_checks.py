@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from local.template import load_template, translate
 from tools import ci_role_checks
 from tools.ci_role_checks import NEEDS, Need
+from tools.template import load_template, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from local.template import load_template, parameter_values, translate
 from tests.stack import translated
 from tools import deploy_checks
 from tools.preflight import check, samconfig_overrides
+from tools.template import load_template, parameter_values, translate
 
 
 def source() -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from local.template import load_template, parameter_values, parse_overrides
 from tests.stack import translated
+from tools.template import load_template, parameter_values, parse_overrides
 from weir.config import AggregatesConfig, BreakerConfig, ConsumerConfig, IngestConfig, RedriveConfig
 
 
@@ -287,7 +287,7 @@ def test_overrides_reach_the_translated_template() -> None:
 
 
 def test_every_parameter_is_documented_in_the_configuration_reference() -> None:
-    from local.template import ROOT
+    from tools.template import ROOT
 
     reference = (ROOT / "docs" / "configuration.md").read_text()
     missing = [name for name in load_template()["Parameters"] if f"`{name}`" not in reference]

@@ -1,4 +1,4 @@
-"""The event source mapping's batch rules (local/esm_rules.py) against the scenarios recorded from AWS
+"""The event source mapping's batch rules (local/awslambda/esm_rules.py) against the scenarios recorded from AWS
 (tests/fixtures/aws-recorded/kinesis-esm.json): how often each record reaches the function, which
 records reach the on-failure destination, and with what invoke count. A fake function answers; no
 stream, no clock but the test's."""
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local.esm_rules import BatchPlan, BatchRules, first_to_retry
+from local.awslambda.esm_rules import BatchPlan, BatchRules, first_to_retry
 from tests.esm_responses import RESPONSES
 
 RECORDED = json.loads((Path(__file__).parents[1] / "fixtures" / "aws-recorded" / "kinesis-esm.json").read_text())

@@ -1,6 +1,6 @@
 """The stack's FIS experiment templates: only actions the FIS actions reference names, targets and
 a role limited to this stack's stream, stop conditions on its alarms, and the same experiments as
-local faults (local/fis.py)."""
+local faults (local/fis/experiments.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from local.faults import load_profile
-from local.fis import ACTIONS, ExperimentError, duration_seconds, experiment_faults
-from local.template import ROOT, load_template, translate
+from local.fis.experiments import ACTIONS, experiment_faults
+from tools.fis import ExperimentError, duration_seconds
+from tools.template import ROOT, load_template, translate
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/weir-events"
 
@@ -41,7 +42,7 @@ def test_each_experiment_uses_a_known_action_on_the_stream_and_stops_on_the_stac
         assert props["RoleArn"] == {"Fn::GetAtt": ["ChaosExperimentRole", "Arn"]}, name
         assert props["Targets"]["Stream"]["ResourceArns"] == [{"Fn::GetAtt": ["Stream", "Arn"]}], name
         for action in props["Actions"].values():
-            known = ACTIONS[action["ActionId"]]  # a KeyError names an action local.fis does not know
+            known = ACTIONS[action["ActionId"]]  # a KeyError names an action local.fis.experiments does not know
             assert action["Targets"] == {known.target_key: "Stream"}, name
             assert action["Parameters"] == {
                 "duration": {"Ref": "ChaosDuration"},

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.esm import MappingSettings, matches
+from local.awslambda.esm import MappingSettings, matches
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:f"
 TABLE_STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/events/stream/2026-12-04T00:00:00.000"

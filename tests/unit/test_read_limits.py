@@ -3,7 +3,7 @@ standard consumer together, followed from iterator to iterator."""
 
 from __future__ import annotations
 
-from local.limits import MIB, ShardReadLimiter
+from local.kinesis.limits import MIB, ShardReadLimiter
 
 
 class Clock:

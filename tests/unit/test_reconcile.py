@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from load.reconcile import KEYS_PER_CALL, Ledger, TableCheck, drain, reconcile
-from load.stack import StackInfo
+from tools.stack import StackInfo
 
 ids = st.lists(st.uuids().map(lambda u: f"load-{u}"), unique=True, max_size=60)
 

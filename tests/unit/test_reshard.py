@@ -1,4 +1,4 @@
-"""UpdateShardCount on the local stream (local/reshard.py), against a small model of Kinesis' shards:
+"""UpdateShardCount on the local stream (local/kinesis/reshard.py), against a small model of Kinesis' shards:
 uniform ranges from any start, only splits and merges, lineage kept, AWS's limits refused."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.reshard import HASH_SPACE, Resharder, ReshardError, uniform_starts
+from local.kinesis.reshard import HASH_SPACE, Resharder, ReshardError, uniform_starts
 
 
 class ShardModel:

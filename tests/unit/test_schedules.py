@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.schedules import Scheduler, period_seconds
+from local.events.schedules import Scheduler, period_seconds
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,11 @@ local counterpart.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
-class ExperimentError(ValueError):
-    """An experiment template that cannot run locally; the message names the action or field."""
+from tools.fis import ExperimentError, duration_seconds
 
 
 @dataclass(frozen=True)
@@ -60,22 +57,6 @@ ACTIONS: dict[str, FisAction] = {
         400,
     ),
 }
-
-# FIS durations are ISO 8601 from one minute to 12 hours ("PT1M", "PT1H30M", "PT90S").
-_DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
-_ONE_MINUTE, _TWELVE_HOURS = 60, 12 * 3600
-
-
-def duration_seconds(text: str) -> int:
-    """An FIS ``duration`` parameter in seconds; outside one minute to 12 hours is refused, as FIS does."""
-    match = _DURATION.match(text or "")
-    if not match or not any(match.groups()):
-        raise ExperimentError(f"duration: {text!r} is not an ISO 8601 duration such as PT5M")
-    hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if not _ONE_MINUTE <= total <= _TWELVE_HOURS:
-        raise ExperimentError(f"duration: {text} is outside FIS's range of one minute to 12 hours")
-    return total
 
 
 def fault_templates(action_id: str) -> list[dict[str, Any]]:

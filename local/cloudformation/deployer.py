@@ -22,10 +22,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.fis import ExperimentError, experiment_faults
-from local.resolve import ResolveError, Scope, resolve
-from local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, ROOT, load_template, parameter_values, translate
+from local.fis.experiments import experiment_faults
 from tools.deploy_checks import parameter_problems, rule_failures
+from tools.fis import ExperimentError
+from tools.resolve import ResolveError, Scope, resolve
+from tools.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, ROOT, load_template, parameter_values, translate
 
 LOCAL_API_URL = "http://127.0.0.1:3000"
 
@@ -262,6 +263,9 @@ class Deployer:
             # CloudFormation says StreamViewType; the API says StreamEnabled and StreamViewType.
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
         created = dynamodb.create_table(**request)["TableDescription"]
+        # CloudFormation creates a table when it is ACTIVE; until then DynamoDB (and dynalite) answer
+        # ResourceNotFoundException to its reads and writes.
+        dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.05, "MaxAttempts": 200})
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
@@ -356,7 +360,7 @@ class Deployer:
         return Created(f"EXT-local-{name}", {"Id": f"EXT-local-{name}"})
 
     def _aws_apigatewayv2_api(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
-        stack.not_emulated[name] = "AWS::ApiGatewayV2::Api (served by local.api on 127.0.0.1:3000)"
+        stack.not_emulated[name] = "AWS::ApiGatewayV2::Api (served by local.apigateway.http_api on 127.0.0.1:3000)"
         return Created("local")
 
 

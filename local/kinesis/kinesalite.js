@@ -1,6 +1,6 @@
 // kinesalite, bound to 127.0.0.1 only: its own command line has no host option and listens on
 // every interface, which would let anyone on the network read and write the local stream.
-// Usage: node local/kinesalite.js <port>
+// Usage: node local/kinesis/kinesalite.js <port>
 'use strict'
 
 const kinesalite = require('kinesalite')

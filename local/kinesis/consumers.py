@@ -5,7 +5,7 @@ memory, per stream ARN. Field names, the ARN's form (``<stream ARN>/consumer/<na
 and the statuses are as recorded against AWS (tests/fixtures/aws-recorded/kinesis-api.json) and in the
 API reference: a consumer is CREATING in RegisterStreamConsumer's answer and ACTIVE afterwards (AWS
 takes a few seconds; here it is at once); a stream has at most 20 consumers. SubscribeToShard is
-:mod:`local.kinesis_subscribe`.
+:mod:`local.kinesis.subscribe`.
 """
 
 from __future__ import annotations

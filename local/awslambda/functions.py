@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.deployer import LocalFunction
+from local.cloudformation.deployer import LocalFunction
 
 _CONTEXT = multiprocessing.get_context("spawn")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from local.functions import FunctionPool, ThrottledError
+from local.awslambda.functions import FunctionPool, ThrottledError
 from local.httpd import LoopbackHandler, LoopbackServer
 
 log = logging.getLogger("weir.api")

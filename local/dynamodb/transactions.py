@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from local.partiql import KeyNames, SingleCall, UnsupportedStatement, translate
+from local.dynamodb.partiql import KeyNames, SingleCall, UnsupportedStatement, translate
 
 TRANSACTIONS = frozenset({"TransactWriteItems", "TransactGetItems", "ExecuteTransaction"})
 MAX_ACTIONS = 100

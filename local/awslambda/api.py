@@ -15,8 +15,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from local.esm import EventSourceMapping
-from local.functions import FunctionPool, ThrottledError
+from local.awslambda.esm import EventSourceMapping
+from local.awslambda.functions import FunctionPool, ThrottledError
 
 Response = tuple[int, list[tuple[str, str]], bytes]
 

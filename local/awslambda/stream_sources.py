@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from local.deployer import local_client
-from local.limits import DEDICATED_READ_HEADER
+from local.cloudformation.deployer import local_client
+from local.kinesis.limits import DEDICATED_READ_HEADER
 
 
 @dataclass

@@ -1,6 +1,6 @@
 // dynalite, in memory and bound to 127.0.0.1 only: the local DynamoDB. Its command line listens on
 // every interface; tables are ACTIVE at once, as moto's are.
-// Usage: node local/dynalite.js <port>
+// Usage: node local/dynamodb/dynalite.js <port>
 'use strict'
 
 const dynalite = require('dynalite')

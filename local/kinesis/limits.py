@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from local.kinesis_shards import OpenShard
+from local.kinesis.shards import OpenShard
 
 MIB = 1024 * 1024
 RECORDS_PER_SECOND = 1000

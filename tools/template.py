@@ -167,11 +167,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def function_environment(translated: Mapping[str, Any], logical_id: str, scope: Any) -> dict[str, str]:
     """The environment variables template.yaml gives a function, resolved in ``scope``
-    (a :class:`local.resolve.Scope`)."""
-    from local.resolve import resolve
+    (a :class:`tools.resolve.Scope`)."""
+    from tools.resolve import resolve
 
     resource = translated["Resources"].get(logical_id)
     if resource is None or resource.get("Type") != "AWS::Lambda::Function":
         raise KeyError(f"{logical_id} is not a function of the template")
     variables = resource["Properties"].get("Environment", {}).get("Variables", {})
     return {name: str(value) for name, value in resolve(variables, scope).items()}
+
+
+if __name__ == "__main__":  # python -m tools.template [template] [--params "K=V ..."]: the translation
+    raise SystemExit(main())

@@ -7,7 +7,7 @@ payload limit, ``MaximumBatchingWindowInSeconds``) and invokes the function thro
 caps concurrency at the function's reserved concurrency: beyond it, lanes wait.
 
 What happens to a batch after each invocation (checkpoints, partial batch responses, bisection,
-retries, record age, the on-failure destination) is :mod:`local.esm_rules`, pure and unit-tested
+retries, record age, the on-failure destination) is :mod:`local.awslambda.esm_rules`, pure and unit-tested
 against the recorded scenarios; this module reads, batches, invokes and writes. ``functionError`` in
 an on-failure record is ``"Unhandled"`` after a function error and ``null`` after a batch failed by its
 response.
@@ -52,10 +52,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local.deployer import local_client
-from local.esm_rules import BatchPlan, BatchRules, first_to_retry
-from local.functions import FunctionPool, Invocation
-from local.stream_sources import Shard, StreamRecord, Throttled, source_for
+from local.awslambda.esm_rules import BatchPlan, BatchRules, first_to_retry
+from local.awslambda.functions import FunctionPool, Invocation
+from local.awslambda.stream_sources import Shard, StreamRecord, Throttled, source_for
+from local.cloudformation.deployer import local_client
 
 log = logging.getLogger("weir.esm")
 
@@ -217,7 +217,7 @@ class EventSourceMapping:
     ) -> None:
         self.settings = settings
         self.pool = pool
-        # The Kinesis stream, or the DynamoDB table's stream, it reads (local.stream_sources).
+        # The Kinesis stream, or the DynamoDB table's stream, it reads (local.awslambda.stream_sources).
         self.source = source_for(settings.stream_arn, endpoint_url)
         self.s3 = local_client("s3", endpoint_url)
         self.sqs = local_client("sqs", endpoint_url)
@@ -506,7 +506,7 @@ class EventSourceMapping:
                 lane.in_flight = []
 
     def _process(self, batch: list[StreamRecord], lane: _Lane) -> None:
-        """Invoke the function with the batch until the rules (local.esm_rules) are done with it."""
+        """Invoke the function with the batch until the rules (local.awslambda.esm_rules) are done with it."""
         settings = self.settings
         windowed = settings.tumbling_window > 0
         plan = BatchPlan(batch, BatchRules(settings.max_retries, settings.max_record_age, settings.bisect))

@@ -124,9 +124,7 @@ def load_stack(name: str | None = None) -> StackInfo:
         if not STATE_PATH.exists():
             raise RuntimeError(f"no local runtime: {STATE_PATH} is missing (make up, or WEIR_STACK=<deployed stack>)")
         state = json.loads(STATE_PATH.read_text())
-        from local.deployer import local_credentials
-
-        for variable, value in local_credentials().items():
+        for variable, value in state.get("environment", {}).items():  # the local endpoint's placeholders
             os.environ.setdefault(variable, value)
         name, endpoint_url = state["stack"]["name"], state["endpoint"]
     stack = StackInfo({}, endpoint_url)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.functions import FunctionPool, ThrottledError
+from local.awslambda.functions import FunctionPool, ThrottledError
 
 log = logging.getLogger("weir.schedules")
 

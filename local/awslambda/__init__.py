@@ -1,0 +1,1 @@
+"""Lambda locally: the functions' worker processes, the Lambda API, event source mappings."""

@@ -1,0 +1,1 @@
+"""The stack, locally: template.yaml translated and deployed into the local endpoint."""

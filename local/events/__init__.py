@@ -1,0 +1,1 @@
+"""EventBridge schedules, locally: the stack's scheduled rules invoke their functions."""

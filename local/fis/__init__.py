@@ -1,0 +1,1 @@
+"""AWS FIS experiments, locally: the stack's experiment templates run as local faults."""

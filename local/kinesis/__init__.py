@@ -1,0 +1,1 @@
+"""Kinesis as the local endpoint serves it: kinesalite, and what the gateway adds to it."""

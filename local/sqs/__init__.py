@@ -1,0 +1,1 @@
+"""SQS as the local endpoint serves it: moto, and what the gateway checks before it."""
