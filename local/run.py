@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         overflow_before = len(demo.overflow_ids())
         redrive = runtime.pools["RedriveFunction"].invoke({"sources": ["s3-failures", "sqs-failures", "overflow"]})
         report = redrive.payload if redrive.ok else {"error": redrive.payload}
-        redriven = sum(c.get("records_redriven", 0) for c in report.get("counts", {}).values()) if redrive.ok else 0
+        redriven = sum(c.get("events_redriven", 0) for c in report.get("counts", {}).values()) if redrive.ok else 0
         print(
             f"  redrive: {redriven} records back on the stream "
             f"({in_destination_before} from the failure destination, {overflow_before} from overflow)"

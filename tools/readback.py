@@ -11,9 +11,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from weir import kpl
+
 
 def stream_records(kinesis: Any, stream: str) -> Iterator[dict[str, Any]]:
-    """Every record on every shard of ``stream``, from the trim horizon, oldest first per shard."""
+    """Every record on every shard of ``stream``, from the trim horizon, oldest first per shard; an
+    aggregated record (weir/kpl.py) as its user records, each with its ``sub_sequence_number``
+    (None for a plain record). An aggregate that cannot be read is yielded whole, as the consumer
+    quarantines it."""
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         iterator = kinesis.get_shard_iterator(
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
@@ -21,15 +26,22 @@ def stream_records(kinesis: Any, stream: str) -> Iterator[dict[str, Any]]:
         while iterator:
             page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
             for record in page["Records"]:
-                yield {
-                    "shard_id": shard["ShardId"],
-                    "sequence_number": record["SequenceNumber"],
-                    "partition_key": record["PartitionKey"],
-                    "data": bytes(record["Data"]),
-                }
+                place = {"shard_id": shard["ShardId"], "sequence_number": record["SequenceNumber"]}
+                for sub, (key, data) in user_records(record["PartitionKey"], bytes(record["Data"])):
+                    yield place | {"partition_key": key, "data": data, "sub_sequence_number": sub}
             if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
                 break
             iterator = page.get("NextShardIterator")
+
+
+def user_records(partition_key: str, data: bytes) -> list[tuple[int | None, tuple[str, bytes]]]:
+    """(sub_sequence_number, (partition key, data)) of each user record a Kinesis record holds."""
+    if kpl.is_aggregated(data):
+        try:
+            return [(i, (user.partition_key, user.data)) for i, user in enumerate(kpl.deaggregate(data))]
+        except kpl.UnreadableAggregate:
+            pass
+    return [(None, (partition_key, data))]
 
 
 class QueueNotDrained(RuntimeError):

@@ -21,6 +21,7 @@ from tests.endpoint import LocalEndpoint
 from tests.factories import envelope
 from tests.fakes import FakeLambdaContext
 from tests.unit.test_failures import SQS_RECORD, s3_record
+from weir.kpl import UserRecord, aggregate
 
 pytestmark = pytest.mark.integration
 
@@ -124,12 +125,35 @@ def keys_in(p: Pipeline, prefix: str) -> list[str]:
     return [o["Key"] for o in listing.get("Contents", [])]
 
 
+def test_an_aggregated_record_is_redriven_whole_and_counted_by_its_events(s3_pipeline: Pipeline) -> None:
+    # GIVEN an on-failure object holding one KPL aggregate of four events and one plain event
+    p = s3_pipeline
+    inside = [envelope(event_id=f"agg-{i}", partition_key=f"k{i}") for i in range(4)]
+    packed = aggregate([UserRecord(e["partition_key"], json.dumps(e).encode()) for e in inside])
+    plain = envelope(event_id="plain", partition_key="p")
+    items = [(packed, "k0", "1000"), (json.dumps(plain).encode(), "p", "1001")]
+    p.s3.put_object(
+        Bucket=p.env("FAILURE_BUCKET_NAME"), Key=s3_failure_key(), Body=json.dumps(s3_record(items)).encode()
+    )
+    # WHEN it is redriven
+    report = p.redrive()
+    # THEN both records are back, the aggregate whole, and the report counts five events
+    counts = report["counts"]["s3-failures"]
+    assert (counts["records_redriven"], counts["events_redriven"]) == (2, 5)
+    assert p.stream_ids() == Counter({"agg-0": 1, "agg-1": 1, "agg-2": 1, "agg-3": 1, "plain": 1})
+
+
 def test_s3_failure_objects_are_re_put_and_moved_to_redriven(s3_pipeline: Pipeline) -> None:
     p = s3_pipeline
     events = [envelope(event_id=f"s3-{i}", partition_key=f"k{i}") for i in range(5)]
     key = put_s3_failure(p, events)
     report = p.redrive()
-    assert report["counts"]["s3-failures"] == {"items": 1, "records_redriven": 5, "items_redriven": 1}
+    assert report["counts"]["s3-failures"] == {
+        "items": 1,
+        "records_redriven": 5,
+        "events_redriven": 5,
+        "items_redriven": 1,
+    }
     assert p.stream_ids() == Counter({f"s3-{i}": 1 for i in range(5)})
     assert keys_in(p, "aws/lambda/") == []
     assert keys_in(p, "redriven/") == [f"redriven/{key}"]
@@ -210,7 +234,12 @@ def test_sqs_pointers_are_read_back_from_the_stream_across_pages(pipeline: Calla
         QueueUrl=p.env("FAILURE_QUEUE_URL"), MessageBody=json.dumps({**SQS_RECORD, "KinesisBatchInfo": info})
     )
     report = p.redrive()
-    assert report["counts"]["sqs-failures"] == {"items": 1, "records_redriven": 21, "items_redriven": 1}
+    assert report["counts"]["sqs-failures"] == {
+        "items": 1,
+        "records_redriven": 21,
+        "events_redriven": 21,
+        "items_redriven": 1,
+    }
     expected = Counter({f"ptr-{i}": 1 for i in range(30)}) + Counter({f"ptr-{i}": 1 for i in range(4, 25)})
     assert p.stream_ids() == expected
     assert p.queue_bodies("FAILURE_QUEUE_URL") == []

@@ -27,6 +27,7 @@ from tests.factories import envelope, envelope_bytes, kinesis_event, kinesis_rec
 from tests.fakes import FakeLambdaContext
 from tests.stack import create_consumer_resources
 from weir.consumer.sink import EventSink
+from weir.kpl import UserRecord, aggregate
 from weir.payloads import TypedEvent
 
 EVENTS = "weir-test-events"
@@ -358,3 +359,98 @@ def test_a_sink_that_keeps_throttling_opens_the_breaker_and_later_batches_are_he
     assert failures(invoke(second)) == []
     assert {"b-0", "b-1", "b-2"} <= set(stored(aws))
     assert breaker.status(fresh=True).state is State.CLOSED
+
+
+# --- the KPL's aggregated records (weir/kpl.py), mixed with plain ones: the user record is the unit of
+# storing, quarantine and counting; a failure makes Lambda deliver the aggregate again, and nothing it held
+# is stored twice ------------------------------------------------------------------------------------------
+
+HASH_KEY = "1" * 38  # inside the first shard's range: an explicit hash key, as Weir's producer sets one
+
+
+def packed(*events: tuple[str, str] | bytes) -> bytes:
+    """An aggregated record of envelopes ``(event_id, partition_key)`` (or raw user data)."""
+    records = [
+        UserRecord("raw", item, HASH_KEY)
+        if isinstance(item, bytes)
+        else UserRecord(item[1], envelope_bytes(event_id=item[0], partition_key=item[1]), HASH_KEY)
+        for item in events
+    ]
+    return aggregate(records)
+
+
+def test_an_aggregate_and_plain_records_in_one_batch_are_each_stored_once(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = kinesis_event(
+        [
+            (envelope_bytes(event_id="plain-1", partition_key="p"), "p"),
+            (packed(("a-1", "k1"), ("a-2", "k2"), ("a-3", "k1")), "k1"),
+            (envelope_bytes(event_id="plain-2", partition_key="p"), "p"),
+        ]
+    )
+    assert invoke(event) == {"batchItemFailures": []}
+    assert sorted(stored(aws)) == ["a-1", "a-2", "a-3", "plain-1", "plain-2"]
+    counts = counted(capsys)
+    assert (counts["EventsStored"], counts["DuplicateEvents"]) == (5, 0)
+
+
+def test_the_order_of_each_key_inside_and_across_aggregates_holds(aws: dict[str, Any]) -> None:
+    event = kinesis_event(
+        [
+            (packed(("k-1", "k"), ("j-1", "j"), ("k-2", "k")), "k"),
+            (packed(("j-2", "j"), ("k-3", "k")), "j"),
+        ]
+    )
+    assert invoke(event) == {"batchItemFailures": []}
+    order = stored(aws)
+    assert [e for e in order if e.startswith("k-")] == ["k-1", "k-2", "k-3"]
+    assert [e for e in order if e.startswith("j-")] == ["j-1", "j-2"]
+
+
+def test_a_poison_user_record_is_quarantined_alone_and_its_siblings_stored(aws: dict[str, Any]) -> None:
+    bad = json.dumps(envelope(occurred_at="yesterday")).encode()
+    event = kinesis_event([(packed(("s-1", "k"), bad, ("s-2", "j")), "k")])
+    assert invoke(event) == {"batchItemFailures": []}
+    assert sorted(stored(aws)) == ["s-1", "s-2"]
+    [message] = quarantined(aws)
+    assert "occurred_at" in message["reason"]
+    # delivered again, the poison is not quarantined twice
+    assert invoke(event) == {"batchItemFailures": []}
+    assert quarantined(aws) == []
+
+
+def test_a_failed_user_record_names_its_aggregate_and_the_redelivery_stores_nothing_twice(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a plain record, then an aggregate one of whose user records the sink refuses for now
+    event = kinesis_event(
+        [
+            (envelope_bytes(event_id="before", partition_key="p"), "p"),
+            (packed(("x-1", "a"), ("x-slow", "b"), ("x-3", "c")), "a"),
+            (envelope_bytes(event_id="after", partition_key="q"), "q"),
+        ]
+    )
+    aws["sink"].fail = lambda e: throttling(e) if e["event_id"] == "x-slow" else None
+    # THEN the response names the aggregate's sequence number once: Lambda retries from there
+    aggregate_sequence = event["Records"][1]["kinesis"]["sequenceNumber"]
+    assert failures(invoke(event)) == [aggregate_sequence]
+    # WHEN Lambda delivers the aggregate and what follows again
+    aws["sink"].fail = None
+    again = {"Records": event["Records"][1:]}
+    assert failures(invoke(again)) == []
+    # THEN every event is stored once; the siblings stored the first time are counted as duplicates
+    assert sorted(stored(aws)) == ["after", "before", "x-1", "x-3", "x-slow"]
+    counts = counted(capsys)
+    assert (counts["EventsStored"], counts["DuplicateEvents"]) == (5, 3)
+
+
+def test_an_aggregate_that_cannot_be_read_is_quarantined_whole_with_its_reason(aws: dict[str, Any]) -> None:
+    damaged = bytearray(packed(("d-1", "k"), ("d-2", "k")))
+    damaged[-1] ^= 0xFF  # its MD5 no longer matches
+    event = kinesis_event([(bytes(damaged), "k"), (envelope_bytes(event_id="fine", partition_key="j"), "j")])
+    assert invoke(event) == {"batchItemFailures": []}
+    assert stored(aws) == ["fine"]
+    [message] = quarantined(aws)
+    assert "MD5" in message["reason"]
+    assert "aggregated record" in message["reason"]

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
+from weir import kpl
 from weir.models import Event
 from weir.payloads import EventRejected, EventTypes, TypedEvent
 from weir.texts import iso_millis, problems
@@ -32,6 +33,12 @@ def read_event(record: KinesisStreamRecord, event_types: EventTypes) -> TypedEve
         raw = base64.b64decode(record.kinesis.data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise PoisonRecord(f"data is not base64: {exc}") from None
+    if kpl.is_aggregated(raw):  # a readable one was opened into its user records before the batch
+        try:
+            kpl.deaggregate(raw)
+        except kpl.UnreadableAggregate as exc:
+            raise PoisonRecord(f"an aggregated record that cannot be read: {exc}") from None
+        raise PoisonRecord("an aggregated record that was not opened into its user records")
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -47,8 +54,11 @@ def read_event(record: KinesisStreamRecord, event_types: EventTypes) -> TypedEve
 
 
 def record_identity(record: KinesisStreamRecord) -> str:
-    """The record's place on the stream (``shardId:sequenceNumber``): what is quarantined once."""
-    return record.event_id or record.kinesis.sequence_number
+    """The record's place on the stream (``shardId:sequenceNumber``, and ``/subSequenceNumber`` for a
+    user record of an aggregate, whose siblings share its sequence number): what is quarantined once."""
+    place = record.event_id or record.kinesis.sequence_number
+    sub = record.kinesis.get("subSequenceNumber")
+    return place if sub is None else f"{place}/{sub}"
 
 
 def quarantine_body(record: KinesisStreamRecord, reason: str, now: datetime) -> str:

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from weir.breaker.circuit import Breaker
 from weir.config import ConsumerConfig
 from weir.consumer.batch import KeyOrderedBatchProcessor, KeyThreads
+from weir.consumer.deaggregate import open_aggregates, without_repeats
 from weir.consumer.processor import EventProcessor
 from weir.deadline import Deadline
 from weir.observability import logger, metrics
@@ -50,10 +51,14 @@ class ConsumerService:
                 return held
         try:
             response = process_partial_response(
-                event=event, record_handler=self.processor.handle, processor=self.batch, context=context
+                event=open_aggregates(event),
+                record_handler=self.processor.handle,
+                processor=self.batch,
+                context=context,
             )
         finally:
             self.processor.flush_metrics()
+        response["batchItemFailures"] = without_repeats(response.get("batchItemFailures", []))
         metrics.add_metric(
             name="RecordsFailed", unit=MetricUnit.Count, value=len(response.get("batchItemFailures", []))
         )

@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from weir import kpl
 from weir.deadline import Deadline, LambdaContextLike
 from weir.failures import MalformedFailureRecord, RecordsExpired
 from weir.producer import Producer
@@ -162,6 +163,8 @@ class RedriveService:
         if result.all_ok:
             source.done(item)
             counts["records_redriven"] += len(records)
+            # an aggregated record (weir/kpl.py) puts back every event it holds
+            counts["events_redriven"] += sum(kpl.user_record_count(r.data) for r in records)
             counts["items_redriven"] += 1
         else:
             # Some records are back on the stream, some not: keep the item; the next run re-puts all
