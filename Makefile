@@ -152,6 +152,7 @@ bench: setup ## Benchmarks (ratios against a same-run baseline) into build/bench
 	$(BIN)/python -m load.bench_reconcile --json build/bench/b6.json
 	$(BIN)/python -m load.bench_generator --json build/bench/b7.json
 	$(BIN)/python -m load.bench_units --json build/bench/b8.json
+	$(BIN)/python -m load.bench_aggregation --json build/bench/b9.json
 
 .PHONY: preflight
 preflight: setup ## What CloudFormation would refuse, or what would deploy and then fail quietly (SAMCONFIG_ENV=, or PARAMS=)

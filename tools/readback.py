@@ -85,8 +85,10 @@ def failure_destination_event_ids(s3: Any, bucket: str) -> set[str]:
         for entry in page.get("Contents", []):
             document = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
             for record in json.loads(document["payload"])["Records"]:
-                try:
-                    ids.add(json.loads(base64.b64decode(record["kinesis"]["data"]))["event_id"])
-                except (KeyError, ValueError, TypeError):
-                    continue  # not an envelope (a poison record): it has no event id to account for
+                kinesis = record["kinesis"]
+                for _, (_, data) in user_records(kinesis["partitionKey"], base64.b64decode(kinesis["data"])):
+                    try:
+                        ids.add(json.loads(data)["event_id"])
+                    except (KeyError, ValueError, TypeError):
+                        continue  # not an envelope (a poison record): it has no event id to account for
     return ids

@@ -107,6 +107,10 @@ class IngestConfig(ProducerConfig, _SqsTimeouts):
     spill_max_attempts: int = Field(4, alias="SPILL_MAX_ATTEMPTS", ge=1, le=20)
     overflow_max_message_bytes: int = Field(1024 * 1024, alias="OVERFLOW_MAX_MESSAGE_BYTES", ge=1024, le=1024 * 1024)
     retry_after_seconds: int = Field(1, alias="RETRY_AFTER_SECONDS", ge=1, le=3600)
+    # "kpl": many events per Kinesis record (weir.ingest.aggregation); every reader must deaggregate.
+    aggregation: Literal["none", "kpl"] = Field("none", alias="PRODUCER_AGGREGATION")
+    # The consumer mapping's concurrent batches per shard: aggregates are grouped into as many lanes.
+    aggregation_lanes: int = Field(1, alias="PRODUCER_AGGREGATION_LANES", ge=1, le=10)
 
     @model_validator(mode="after")
     def _calls_fit_the_deadline(self) -> Self:

@@ -49,6 +49,21 @@ def is_aggregated(data: bytes) -> bool:
     return data[:4] == MAGIC
 
 
+EMPTY_AGGREGATE_BYTES = len(MAGIC) + _DIGEST_BYTES
+
+
+def user_record_bytes(partition_key: str, data_bytes: int) -> int:
+    """At most how many bytes one user record adds to an aggregate (its key counted as new to the
+    table, its index at its largest): for packing aggregates to a size limit without building them."""
+    key = len(partition_key.encode("utf-8"))
+    entry = 1 + 10 + 1 + _varint_size(data_bytes) + data_bytes
+    return 1 + _varint_size(key) + key + 1 + _varint_size(entry) + entry
+
+
+def _varint_size(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
+
+
 def user_record_count(data: bytes) -> int:
     """How many user records a Kinesis record's data holds: 1 unless it is a readable aggregate."""
     if not is_aggregated(data):

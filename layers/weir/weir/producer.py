@@ -60,10 +60,12 @@ class KinesisLimits:
 
 @dataclass(frozen=True)
 class Record:
-    """One record to write: its data and the partition key whose MD5 picks the shard."""
+    """One record to write: its data and the partition key whose MD5 picks the shard, or the
+    explicit hash key that picks it instead (an aggregated record's: weir.ingest.aggregation)."""
 
     data: bytes
     partition_key: str
+    explicit_hash_key: str | None = None
 
     @property
     def size(self) -> int:
@@ -282,11 +284,16 @@ class Producer:
         shards: list[str | None] = []
         for record in records:
             try:
-                shards.append(shard_map.shard_for(hash_key(record.partition_key)).shard_id)
+                shards.append(shard_map.shard_for(hash_key(record.partition_key, record.explicit_hash_key)).shard_id)
             except KeyError:  # mid-reshard: no open shard holds the key in this map
                 shards.append(None)
                 self._map_stale = True
         return shards
+
+    def shard_map(self, deadline: Deadline) -> ShardMap | None:
+        """The stream's open shards as last listed (listed again when stale and the deadline allows);
+        None when none could be listed."""
+        return self._current_map(deadline)
 
     def _current_map(self, deadline: Deadline) -> ShardMap | None:
         with self._map_lock:
@@ -401,7 +408,7 @@ class Producer:
         stats.entries_sent += len(request)
         try:
             response = self._client.put_records(
-                Records=[{"Data": r.data, "PartitionKey": r.partition_key} for _, r in request],
+                Records=[_entry(r) for _, r in request],
                 **self._stream_arg,
             )
         except (ClientError, BotoCoreError) as exc:  # classified below; every record keeps the error
@@ -493,3 +500,11 @@ class Producer:
                     outcomes[i].error_message = "an earlier record of this partition key was not written"
             elif not outcomes[i].ok:
                 failed_keys.add(key)
+
+
+def _entry(record: Record) -> dict[str, Any]:
+    """A PutRecords entry."""
+    entry: dict[str, Any] = {"Data": record.data, "PartitionKey": record.partition_key}
+    if record.explicit_hash_key is not None:
+        entry["ExplicitHashKey"] = record.explicit_hash_key
+    return entry
