@@ -28,7 +28,8 @@ REQUEST_EVENTS = 500
 LANES = 2
 
 
-def limits(endpoint_url: str, *, enabled: bool) -> None:
+def set_limits(endpoint_url: str, *, enabled: bool) -> None:
+    """Turn the local endpoint's shard limits (reads and writes) on or off."""
     body = json.dumps({"enabled": enabled}).encode()
     request = urllib.request.Request(endpoint_url + "/_weir/limits", data=body, method="PUT")  # noqa: S310 - loopback
     with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local endpoint, on loopback
@@ -88,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                 waiting = [item for i, item in enumerate(batch) if i not in ok] + waiting  # offered again
             elapsed = time.monotonic() - started
             pending = len(waiting)
-            limits(endpoint.url, enabled=False)  # the read-back is not measured: no read limits for it
+            set_limits(endpoint.url, enabled=False)  # the read-back is not measured: no read limits for it
             on_stream = Counter(json.loads(r["data"])["event_id"] for r in stream_records(kinesis, stream))
-            limits(endpoint.url, enabled=True)
+            set_limits(endpoint.url, enabled=True)
             assert on_stream == Counter(written), f"{case}: the stream does not hold each written event once"
             rows.append(
                 {

@@ -454,3 +454,16 @@ def test_an_aggregate_that_cannot_be_read_is_quarantined_whole_with_its_reason(a
     [message] = quarantined(aws)
     assert "MD5" in message["reason"]
     assert "aggregated record" in message["reason"]
+
+
+def test_an_aggregate_written_by_the_awslabs_library_is_stored_event_by_event(aws: dict[str, Any]) -> None:
+    # GIVEN an aggregated record written by aws-kinesis-agg (a producer that is not Weir's)
+    from aws_kinesis_agg.aggregator import RecordAggregator
+
+    builder = RecordAggregator()
+    for i in range(6):
+        builder.add_user_record(f"key-{i % 2}", envelope_bytes(event_id=f"lib-{i}", partition_key=f"key-{i % 2}"))
+    partition_key, _, data = builder.clear_and_get().get_contents()
+    # THEN each of its events is stored once
+    assert invoke(kinesis_event([(bytes(data), partition_key)])) == {"batchItemFailures": []}
+    assert sorted(stored(aws)) == [f"lib-{i}" for i in range(6)]
