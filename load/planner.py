@@ -48,6 +48,12 @@ WRITE_UNIT_BYTES = 1024
 ITEM_OVERHEAD_BYTES = 15
 # DynamoDB counts 100 bytes an item for indexing in its storage ("DynamoDB item sizes and formats").
 STORAGE_OVERHEAD_BYTES = 100
+# The KPL format's cost (weir/kpl.py): per event, its key-table and record entries' tags and lengths
+# (about 8 bytes; the key is in record_bytes already); per aggregate, the magic, the MD5 and its own
+# partition key (weir-aggregate-N).
+KPL_EVENT_OVERHEAD_BYTES = 8
+KPL_AGGREGATE_OVERHEAD_BYTES = 4 + 16 + 16
+LAMBDA_BATCH_BYTES = 6 * 1024 * 1024  # a Kinesis batch's payload limit for the function
 # One stream shard of a table per this many write units a second (DynamoDB partitions take 1,000).
 WRITE_UNITS_PER_STREAM_SHARD = 1000
 
@@ -93,6 +99,17 @@ class Plan:
         return round(sum(self.monthly_cost.values()), 2)
 
 
+def events_per_record(
+    aggregation: str, events_per_request: int, shards: int, lanes: int, event_bytes: int, max_record_bytes: int
+) -> float:
+    """Events per Kinesis record: 1, or with kpl those of a request that share a shard and a lane
+    (weir.ingest.aggregation), as many as fit in the record limit."""
+    if aggregation != "kpl":
+        return 1.0
+    fit = max(1, (max_record_bytes - KPL_AGGREGATE_OVERHEAD_BYTES) // event_bytes)
+    return max(1.0, min(events_per_request / (shards * lanes), float(fit)))
+
+
 def write_units_per_event(item_bytes: int) -> int:
     """The process consumer's write units for one event: its item's one conditional put, first
     delivery or copy (DynamoDB bills a failed condition as the write)."""
@@ -120,6 +137,7 @@ def plan(
     autoscaling_target: float = 0.7,
     event_types: int = 4,
     window_seconds: int = 60,
+    aggregation: str = "none",
 ) -> Plan:
     """``consumer_ms_per_record`` defaults to B3's figure for the template's defaults (Weir's sink,
     32 keys, coalesced writes: 0.57 ms in make bench of 2026-12-04; docs/performance.md), measured on
@@ -147,9 +165,19 @@ def plan(
             f"a {record_bytes}-byte record is larger than the stream takes ({max_record_bytes} bytes; "
             f"raisable to {MAX_RECORD_BYTES} with MaxRecordSizeKiB)"
         )
-    shards_for_records = math.ceil(events_per_second / (SHARD_WRITE_RECORDS * headroom))
-    shards_for_bytes = math.ceil(events_per_second * record_bytes / (SHARD_WRITE_BYTES * headroom))
-    shards = max(1, shards_for_records, shards_for_bytes)
+    if aggregation not in ("none", "kpl"):
+        raise ValueError("aggregation must be none or kpl")
+    # With kpl, an event is a user record inside an aggregate: its bytes plus the format's few per event.
+    event_bytes = record_bytes + (KPL_EVENT_OVERHEAD_BYTES if aggregation == "kpl" else 0)
+    shards_for_bytes = math.ceil(events_per_second * event_bytes / (SHARD_WRITE_BYTES * headroom))
+    shards = max(1, shards_for_bytes)
+    for _ in range(3):  # events per record depend on the shards a request's events spread over
+        per_record = events_per_record(
+            aggregation, events_per_request, shards, parallelization_factor, event_bytes, max_record_bytes
+        )
+        shards_for_records = math.ceil(events_per_second / per_record / (SHARD_WRITE_RECORDS * headroom))
+        shards = max(1, shards_for_records, shards_for_bytes)
+    records_per_second = events_per_second / per_record
     concurrency = shards * parallelization_factor
     share = (concurrency + other_concurrency) / account_concurrency
     if share >= 1:
@@ -199,7 +227,7 @@ def plan(
         errors.append(f"{efo_consumers} enhanced fan-out consumers: a stream takes {MAX_EFO_CONSUMERS}")
 
     seconds = HOURS_PER_MONTH * 3600
-    units_per_record = max(1, math.ceil(record_bytes / 25_000))
+    units_per_record = max(1, math.ceil(per_record * event_bytes / 25_000))
     dynamodb = dynamodb_cost(
         events_per_second,
         record_bytes,
@@ -211,11 +239,12 @@ def plan(
         if aggregates
         else 0.0,
     )
-    invocations = events_per_second / batch_size * seconds
+    # Lambda's batches count Kinesis records, and hold at most 6 MB
+    invocations = max(records_per_second / batch_size, events_per_second * event_bytes / LAMBDA_BATCH_BYTES) * seconds
     duration_seconds = events_per_second * consumer_ms_per_record / 1000 * seconds
     cost = {
         "kinesis_shards": shards * HOURS_PER_MONTH * PRICES["shard_hour"],
-        "kinesis_put_units": events_per_second
+        "kinesis_put_units": records_per_second
         * seconds
         * units_per_record
         / 1e6
@@ -226,7 +255,10 @@ def plan(
         "lambda_consumer": invocations / 1e6 * PRICES["lambda_request_per_million"]
         + duration_seconds * lambda_memory_mb / 1024 * PRICES["lambda_arm64_gb_second"],
         # requests only: its duration per record is not measured yet (docs/performance.md)
-        "lambda_aggregates_requests": (invocations / 1e6 * PRICES["lambda_request_per_million"] if aggregates else 0.0),
+        # the aggregates consumer reads the events table's change stream: one record per stored event
+        "lambda_aggregates_requests": (
+            events_per_second / batch_size * seconds / 1e6 * PRICES["lambda_request_per_million"] if aggregates else 0.0
+        ),
         **dynamodb,
         "http_api": events_per_second / events_per_request * seconds / 1e6 * PRICES["http_api_request_per_million"],
         "kinesis_enhanced_fan_out": efo_consumers
@@ -327,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-retention-days", type=int, default=30, help="EventsRetentionDays (0: for ever)")
     parser.add_argument("--billing-mode", choices=["on-demand", "provisioned"], default="on-demand")
     parser.add_argument("--autoscaling-target", type=float, default=0.7, help="provisioned: utilisation aimed at")
+    parser.add_argument("--events-per-request", type=int, default=100, help="events per POST /events")
+    parser.add_argument("--producer-aggregation", choices=["none", "kpl"], default="none", help="ProducerAggregation")
     args = parser.parse_args(argv)
     try:
         result = plan(
@@ -343,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             events_retention_days=args.events_retention_days,
             billing_mode=args.billing_mode,
             autoscaling_target=args.autoscaling_target,
+            events_per_request=args.events_per_request,
+            aggregation=args.producer_aggregation,
         )
     except ValueError as exc:
         print(f"plan: {exc}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
-from load.planner import main, plan
+from load.planner import events_per_record, main, plan
 
 
 def test_one_shard_takes_exactly_1000_records_per_second_at_full_use() -> None:
@@ -224,3 +225,21 @@ def test_storage_and_point_in_time_recovery_grow_with_the_retention() -> None:
 def test_bad_dynamodb_settings_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         plan(1000, 100, **kwargs)
+
+
+def test_kpl_aggregation_plans_shards_by_bytes_and_prices_fewer_put_units() -> None:
+    # 10,000 events/s of 200 bytes, requests of 500: one record per event needs a shard per 800 records/s;
+    # aggregated, the bytes decide (2 MB/s at 80 % of 1 MiB/s per shard) and a record carries many events
+    plain = plan(10_000, 200, events_per_request=500)
+    packed = plan(10_000, 200, events_per_request=500, aggregation="kpl")
+    assert (plain.shards, plain.shards_for_records) == (13, 13)
+    assert packed.shards == packed.shards_for_bytes == math.ceil(10_000 * (200 + 8) / (1024 * 1024 * 0.8))
+    # a request's 500 events spread over 3 shards x 2 lanes: about 83 events, 17 KB, one PUT unit per record
+    assert packed.monthly_cost["kinesis_put_units"] < plain.monthly_cost["kinesis_put_units"] / 50
+    assert packed.monthly_cost["kinesis_shards"] < plain.monthly_cost["kinesis_shards"] / 4
+
+
+def test_kpl_aggregates_never_exceed_the_record_limit_or_a_requests_share() -> None:
+    assert events_per_record("kpl", 500, 1, 1, 100_000, 1024 * 1024) == (1024 * 1024 - 36) // 100_000
+    assert events_per_record("kpl", 10, 5, 2, 100, 1024 * 1024) == 1.0  # fewer events than shards x lanes
+    assert events_per_record("none", 500, 1, 1, 100, 1024 * 1024) == 1.0
