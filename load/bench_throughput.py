@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +74,26 @@ def write(spec: dict[str, Any]) -> dict[str, Any]:
             rates=RateSettings() if spec["shard_rates"] else None,
         ),
     )
+
+    def send() -> tuple[list[str], Any]:
+        ids = [uuid.uuid4().hex for _ in range(BATCH)]
+        records = [Record(json.dumps({"event_id": i}).encode(), i) for i in ids]
+        return ids, producer.put(records, Deadline(30))
+
+    return offer(spec, BATCH, send)
+
+
+def offer(spec: dict[str, Any], size: int, send: Callable[[], tuple[list[str], Any]]) -> dict[str, Any]:
+    """``send`` a batch of ``size`` (its ids and its PutResult) at ``spec["rate"]`` records/s from
+    ``start_at`` for ``seconds``; what happened to each record."""
     totals = {"records": 0, "written": 0, "failed": 0, "entries_sent": 0, "throttled": 0}
     written: list[str] = []
     time.sleep(max(0.0, spec["start_at"] - time.time()))
     started = time.monotonic()
     next_send = started
     while time.monotonic() - started < spec["seconds"]:
-        ids = [uuid.uuid4().hex for _ in range(BATCH)]
-        records = [Record(json.dumps({"event_id": i}).encode(), i) for i in ids]
-        result = producer.put(records, Deadline(30))
-        totals["records"] += len(records)
+        ids, result = send()
+        totals["records"] += len(ids)
         totals["entries_sent"] += result.stats.entries_sent
         totals["throttled"] += result.stats.throttled_entries
         for record_id, outcome in zip(ids, result.outcomes, strict=True):
@@ -90,8 +101,8 @@ def write(spec: dict[str, Any]) -> dict[str, Any]:
                 totals["written"] += 1
                 written.append(record_id)
             else:
-                totals["failed"] += 1
-        next_send += BATCH / spec["rate"]
+                totals["failed"] += 1  # through the handler: spilled to the overflow queue, or not taken
+        next_send += size / spec["rate"]
         time.sleep(max(0.0, next_send - time.monotonic()))
     return {**totals, "elapsed": time.monotonic() - started, "written_ids": written}
 
@@ -105,27 +116,14 @@ def write_through_handler(spec: dict[str, Any]) -> dict[str, Any]:
     from weir.ingest import wiring
 
     service = wiring.build(IngestConfig.from_env(os.environ), domain.EVENT_TYPES)
-    totals = {"records": 0, "written": 0, "failed": 0, "entries_sent": 0, "throttled": 0}
-    written: list[str] = []
-    time.sleep(max(0.0, spec["start_at"] - time.time()))
-    started = time.monotonic()
-    next_send = started
-    while time.monotonic() - started < spec["seconds"]:
+
+    def send() -> tuple[list[str], Any]:
         events = make_events(HANDLER_REQUEST_EVENTS)
         outcome = service.handle(json.dumps({"events": events}), False, _Context(spec["timeout_seconds"]))
         assert outcome.put is not None, outcome.response.body
-        totals["records"] += len(events)
-        totals["entries_sent"] += outcome.put.stats.entries_sent
-        totals["throttled"] += outcome.put.stats.throttled_entries
-        for event, result in zip(events, outcome.put.outcomes, strict=True):
-            if result.ok:
-                totals["written"] += 1
-                written.append(event["event_id"])
-            else:
-                totals["failed"] += 1  # spilled to the overflow queue (or not taken): not on the stream
-        next_send += HANDLER_REQUEST_EVENTS / spec["rate"]
-        time.sleep(max(0.0, next_send - time.monotonic()))
-    return {**totals, "elapsed": time.monotonic() - started, "written_ids": written}
+        return [event["event_id"] for event in events], outcome.put
+
+    return offer(spec, HANDLER_REQUEST_EVENTS, send)
 
 
 class _Context:
