@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import threading
@@ -25,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,25 @@ class Demo:
 
     def stored_ids(self) -> set[str]:
         return set(self.stored())
+
+    def store_latencies(self) -> dict[str, list[float]]:
+        """Milliseconds from the API's acceptance to the events table (``stored_at - accepted_at`` of
+        each stored event), per event type, read from the table as a user would."""
+        found: dict[str, list[float]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.events_table,
+            "ProjectionExpression": "#type, accepted_at, stored_at",
+            "ExpressionAttributeNames": {"#type": "type"},
+        }
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            for item in page["Items"]:
+                if "accepted_at" in item and "stored_at" in item:
+                    accepted, stored = (_moment(item[k]["S"]) for k in ("accepted_at", "stored_at"))
+                    found.setdefault(item["type"]["S"], []).append((stored - accepted).total_seconds() * 1000)
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def aggregate_counts(self) -> dict[str, int]:
         """The second consumer's counts per type, over every window (the aggregates table)."""
@@ -254,6 +275,22 @@ def _event(phase: str, i: int, keys: list[str] | None = None) -> dict[str, Any]:
         "partition_key": keys[i % len(keys)] if keys else f"device-{i % 64}",
         "payload": {"n": i, "phase": phase},
     }
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def percentiles(values: list[float]) -> dict[str, float | int]:
+    """p50 and p99 (nearest rank) of ``values``, in milliseconds, and how many there are."""
+    if not values:
+        return {"events": 0}
+    ordered = sorted(values)
+
+    def rank(share: float) -> float:
+        return round(ordered[max(0, math.ceil(share * len(ordered)) - 1)], 1)
+
+    return {"events": len(ordered), "p50_ms": rank(0.50), "p99_ms": rank(0.99)}
 
 
 def _timed(label: str, action: Callable[[], None]) -> None:
@@ -440,6 +477,11 @@ def main(argv: list[str] | None = None) -> int:
             for t in sorted(set(expected) | set(aggregates))
         }
         aggregate_differences = sum(1 for v in by_type.values() if v["events"] != v["aggregates"])
+        latencies = demo.store_latencies()
+        latency_figures = {
+            "steady traffic": percentiles(latencies.get("demo.steady", [])),
+            "every event (outages included)": percentiles([v for vs in latencies.values() for v in vs]),
+        }
         ledger = {
             "sent": len(demo.sent),
             "accepted": len(demo.accepted),
@@ -464,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             "aggregates_by_type": by_type,
             "aggregates_windows_closed": runtime.mapping("AggregateFunction").stats.windows_closed,
             "aggregates_differences": aggregate_differences,
+            "ingest_to_store_latency": latency_figures,
             "seconds": round(time.monotonic() - started, 1),
         }
     finally:
@@ -492,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
     for type_, pair in by_type.items():
         mark = "ok" if pair["events"] == pair["aggregates"] else "DIFFERENT"
         print(f"    {type_:<34} {pair['events']:>6} = {pair['aggregates']:<6} {mark}")
+    print("  ingest to store latency (accepted_at to stored_at, from the events table):")
+    for phase, figures in latency_figures.items():
+        if figures["events"]:
+            print(f"    {phase:<34} p50 {figures['p50_ms']:>8,.0f} ms  p99 {figures['p99_ms']:>8,.0f} ms")
     print(f"  ({ledger['seconds']} s; written to {args.ledger})")
     # Lost must be 0, every poison record in the quarantine, and the long outage survived without
     # the failure destination, or the run failed.

@@ -86,7 +86,7 @@ def failure_destination_event_ids(s3: Any, bucket: str) -> set[str]:
             document = json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
             for record in json.loads(document["payload"])["Records"]:
                 kinesis = record["kinesis"]
-                for _, (_, data) in user_records(kinesis["partitionKey"], base64.b64decode(kinesis["data"])):
+                for _, (_, data) in user_records(kinesis.get("partitionKey", ""), base64.b64decode(kinesis["data"])):
                     try:
                         ids.add(json.loads(data)["event_id"])
                     except (KeyError, ValueError, TypeError):

@@ -503,3 +503,11 @@ def test_the_two_consumers_share_the_safe_mapping_settings_and_the_second_has_tu
         {"AttributeName": "window_start", "KeyType": "HASH"},
         {"AttributeName": "type", "KeyType": "RANGE"},
     ]
+
+
+def test_the_stream_s_writer_is_updated_after_its_reader() -> None:
+    # A field the ingest function starts to write must meet a process function that keeps it: in one
+    # stack update CloudFormation updates a resource after those it DependsOn.
+    ingest = translated()["Resources"]["IngestFunction"]
+    depends = ingest.get("DependsOn", [])
+    assert "ProcessFunction" in ([depends] if isinstance(depends, str) else depends)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -41,6 +42,7 @@ class SinkSpy:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.answers: list[tuple[str, bool]] = []
+        self.documents: dict[str, dict[str, Any]] = {}  # each event as the sink received it, by id
         self.fail: Callable[[dict[str, Any]], Exception | None] | None = None
         self.lock = threading.Lock()
 
@@ -54,6 +56,7 @@ class SinkSpy:
                 document = event.envelope.to_document()
                 with spy.lock:
                     spy.calls.append(event.event_id)
+                    spy.documents[event.event_id] = document
                 if spy.fail is not None and (error := spy.fail(document)) is not None:
                     raise error
                 answer = sink.store(event)
@@ -467,3 +470,45 @@ def test_an_aggregate_written_by_the_awslabs_library_is_stored_event_by_event(aw
     # THEN each of its events is stored once
     assert invoke(kinesis_event([(bytes(data), partition_key)])) == {"batchItemFailures": []}
     assert sorted(stored(aws)) == [f"lib-{i}" for i in range(6)]
+
+
+# --- a new envelope field, and the latency from the API to the sink --------------------------------------
+
+
+def test_an_envelope_field_this_version_does_not_know_is_stored_not_quarantined(aws: dict[str, Any]) -> None:
+    # GIVEN an event from a newer writer, with a field this consumer has never heard of, and an older one
+    newer = envelope(event_id="newer", partition_key="n") | {"trace_context": "00-abc-def-01"}
+    older = envelope(event_id="older", partition_key="o")  # no accepted_at: written before the stamp
+    event = kinesis_event([(json.dumps(newer).encode(), "n"), (json.dumps(older).encode(), "o")])
+    # THEN both are stored, none quarantined, and the unknown field reaches the sink
+    assert invoke(event) == {"batchItemFailures": []}
+    assert sorted(stored(aws)) == ["newer", "older"]
+    assert quarantined(aws) == []
+    assert aws["sink"].documents["newer"]["trace_context"] == "00-abc-def-01"
+
+
+def test_the_latency_from_the_api_to_the_sink_is_one_value_per_newly_stored_event(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    accepted = (datetime.now(UTC) - timedelta(seconds=2)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    items = [
+        (json.dumps(envelope(event_id=f"l-{i}", partition_key="k") | {"accepted_at": accepted}).encode(), "k")
+        for i in range(3)
+    ]
+    assert invoke(kinesis_event(items)) == {"batchItemFailures": []}
+    first = latencies(capsys)
+    assert len(first) == 3
+    assert all(2000 <= value < 60_000 for value in first)
+    # a copy delivered again is not a new store: no latency for it
+    assert invoke(kinesis_event(items)) == {"batchItemFailures": []}
+    assert latencies(capsys) == []
+
+
+def latencies(capsys: pytest.CaptureFixture[str]) -> list[float]:
+    """The IngestToStoreLatency values in the metrics (EMF) printed since the last call."""
+    found: list[float] = []
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and '"IngestToStoreLatency"' in line:
+            value = json.loads(line)["IngestToStoreLatency"]
+            found += value if isinstance(value, list) else [value]
+    return found

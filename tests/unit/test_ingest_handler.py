@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -53,7 +54,7 @@ def test_one_event_is_written_and_answered_202(aws: dict[str, Any]) -> None:
     assert outcome["shard_id"].startswith("shardId-")
     assert outcome["sequence_number"]
     [record] = read_stream(aws["kinesis"], STREAM)
-    assert record["event"] == event
+    assert record["event"] == event | {"accepted_at": record["event"]["accepted_at"]}  # stamped by the API
     assert record["partition_key"] == "customer-1"
 
 
@@ -172,4 +173,21 @@ def test_a_stream_that_does_not_exist_spills_every_event_to_the_overflow_queue(
     spilled = drain_queue(aws["sqs"], aws["queue_url"])
     assert sorted(m["event"]["event_id"] for m in spilled) == ["s-0", "s-1", "s-2"]
     assert {m["reason"]["code"] for m in spilled} == {"ResourceNotFoundException"}
-    assert all(m["kind"] == "weir.overflow" and m["event"] in events for m in spilled)
+    assert all(m["kind"] == "weir.overflow" for m in spilled)
+    # each spilled as accepted: the event sent, with the time the API accepted it
+    assert all({k: v for k, v in m["event"].items() if k != "accepted_at"} in events for m in spilled)
+    assert all("accepted_at" in m["event"] for m in spilled)
+
+
+def test_each_accepted_event_carries_when_the_api_accepted_it_and_a_client_cannot_set_it(aws: dict[str, Any]) -> None:
+    before = datetime.now(UTC)
+    status, _, _ = invoke(http_api_event({"events": [envelope(event_id="t-1"), envelope(event_id="t-2")]}))
+    assert status == 202
+    stamped = {r["event"]["event_id"]: r["event"]["accepted_at"] for r in read_stream(aws["kinesis"], STREAM)}
+    assert set(stamped) == {"t-1", "t-2"}
+    for value in stamped.values():
+        accepted = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        assert before - timedelta(seconds=1) <= accepted <= datetime.now(UTC)
+    status, body, _ = invoke(http_api_event(envelope(event_id="t-3", accepted_at="2020-01-01T00:00:00Z")))
+    assert status == 400
+    assert any(error["field"] == "accepted_at" for error in body["errors"])

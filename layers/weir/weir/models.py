@@ -58,10 +58,22 @@ class EventIn(BaseModel):
     payload: dict[str, Any]
 
 
+Rfc3339 = Annotated[StrictStr, AfterValidator(_rfc3339)]
+
+
 class Event(EventIn):
-    """An envelope as it travels on the stream: ``event_id`` is always there."""
+    """An envelope as it travels on the stream: ``event_id`` is always there, and ``accepted_at`` (when
+    the API took it, stamped by the ingest function) once a writer of this version wrote it.
+
+    A field this version does not know is kept, not refused: a newer writer's field passes through an
+    older reader to the sink instead of making every new record poison. Readers that keep unknown fields
+    must be running before writers send a new one (template.yaml: the ingest function DependsOn the
+    functions that read the stream; docs/consumer.md, "A new envelope field")."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     event_id: EventId
+    accepted_at: Rfc3339 | None = None
 
     @property
     def key(self) -> str:

@@ -23,6 +23,9 @@ Store = Callable[[TypedEvent[Any]], bool]
 # Quarantines a record (its identity, the message): True when this call did, False when it was before.
 Quarantine = Callable[[str, str], bool]
 
+# From the API's acceptance (the envelope's accepted_at) to the event stored, per newly stored event.
+STORE_LATENCY = "IngestToStoreLatency"
+
 # What each outcome is counted as, once per batch.
 METRICS = {
     "stored": "EventsStored",
@@ -61,6 +64,7 @@ class EventProcessor:
         self._store = store
         self._now = now
         self._counts: Counter[str] = Counter()
+        self._latencies: list[float] = []
         self._lock = threading.Lock()
 
     def _count(self, outcome: str) -> None:
@@ -70,8 +74,12 @@ class EventProcessor:
     def flush_metrics(self) -> dict[str, int]:
         with self._lock:
             counts, self._counts = dict(self._counts), Counter()
+            latencies, self._latencies = self._latencies, []
         for outcome, metric in METRICS.items():
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts.get(outcome, 0))
+        # one value per event (EMF value arrays), so that CloudWatch's percentiles are over events
+        for latency in latencies:
+            metrics.add_metric(name=STORE_LATENCY, unit=MetricUnit.Milliseconds, value=latency)
         return counts
 
     def handle(self, record: KinesisStreamRecord) -> RecordResult:
@@ -106,4 +114,12 @@ class EventProcessor:
             self._breaker.record_success()
         outcome = "stored" if stored else "duplicate"
         self._count(outcome)
+        if stored and event.envelope.accepted_at is not None:
+            self._latency(event.envelope.accepted_at)
         return RecordResult(outcome, event.event_id)
+
+    def _latency(self, accepted_at: str) -> None:
+        accepted = datetime.fromisoformat(accepted_at.replace("Z", "+00:00").replace("z", "+00:00"))
+        milliseconds = max(0.0, (self._now() - accepted).total_seconds() * 1000)
+        with self._lock:
+            self._latencies.append(round(milliseconds, 1))

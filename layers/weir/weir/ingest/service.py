@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,25 +18,36 @@ from weir.models import Event
 from weir.observability import metrics, record_producer_stats
 from weir.payloads import EventTypes
 from weir.producer import Producer, PutResult, Record, RecordOutcome
+from weir.texts import iso_millis
 
 
 class IngestService:
     """Everything one ingest invocation needs, built once at cold start."""
 
     def __init__(
-        self, config: IngestConfig, event_types: EventTypes, producer: Producer, spiller: OverflowSpiller
+        self,
+        config: IngestConfig,
+        event_types: EventTypes,
+        producer: Producer,
+        spiller: OverflowSpiller,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.event_types = event_types
         self.producer = producer
         self.spiller = spiller
+        self.now = now
 
     def handle(self, body: str | None, is_base64: bool, context: LambdaContextLike | None) -> IngestOutcome:
         config = self.config
         deadline = Deadline.for_invocation(context, config.deadline_seconds, config.safety_margin_seconds)
         try:
             raw = decode_body(body, is_base64, config.max_request_bytes)
-            events = parse_events(raw, config.max_events_per_request, self.event_types)
+            accepted_at = iso_millis(self.now())
+            events = [
+                event.model_copy(update={"accepted_at": accepted_at})
+                for event in parse_events(raw, config.max_events_per_request, self.event_types)
+            ]
             records = self._records(events)
         except RequestRejected as rejected:
             outcome = IngestOutcome(rejected.response(), rejected=True)
