@@ -77,8 +77,9 @@ def test_an_endpoint_that_hangs_makes_the_call_return_within_its_deadline(
     started = time.monotonic()
     result = producer(stream, read_timeout=0.3).put(batch(3, "hang"), Deadline(1.5))
     elapsed = time.monotonic() - started
-    # THEN it returns within its deadline (plus scheduling slack), with the reason for every record
-    assert elapsed < 1.5 + 0.25, elapsed
+    # THEN it returns within its deadline, not after the endpoint's 5 s, with the reason for every record
+    # (the slack is the scheduler's: up to a second when the machine's cores are busy with other work)
+    assert elapsed < 1.5 + 1.0, elapsed
     assert all(o.error_code == DEADLINE_EXCEEDED for o in result.outcomes)
     assert all("ReadTimeoutError" in (o.error_message or "") for o in result.outcomes)
 
