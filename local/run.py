@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from tools.readback import failure_destination_event_ids, peek_queue
 from tools.template import ROOT, load_template, parse_overrides
 
 LEDGER_PATH = ROOT / "build" / "ledger.json"
+_TYPE = {"#type": "type"}  # "type" is a reserved word in DynamoDB's expressions
 POISON_RECORDS = 5
 DUPLICATES = 20
 # The circuit breaker's acceptance: a long outage, every accepted event stored within the recovery
@@ -115,20 +116,20 @@ class Demo:
 
     # --- reading back -------------------------------------------------------------------
 
-    def stored(self) -> dict[str, str]:
-        """Every event in the events table: its id and its type."""
-        found: dict[str, str] = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self.events_table,
-            "ProjectionExpression": "event_id, #type",
-            "ExpressionAttributeNames": {"#type": "type"},
-        }
+    def _scan(self, table: str, **request: Any) -> Iterator[dict[str, Any]]:
+        """Every item of ``table``, page after page."""
+        kwargs: dict[str, Any] = {"TableName": table, **request}
         while True:
             page = self.dynamodb.scan(**kwargs)
-            found.update((item["event_id"]["S"], item.get("type", {}).get("S", "")) for item in page["Items"])
+            yield from page["Items"]
             if "LastEvaluatedKey" not in page:
-                return found
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def stored(self) -> dict[str, str]:
+        """Every event in the events table: its id and its type."""
+        items = self._scan(self.events_table, ProjectionExpression="event_id, #type", ExpressionAttributeNames=_TYPE)
+        return {item["event_id"]["S"]: item.get("type", {}).get("S", "") for item in items}
 
     def stored_ids(self) -> set[str]:
         return set(self.stored())
@@ -137,32 +138,19 @@ class Demo:
         """Milliseconds from the API's acceptance to the events table (``stored_at - accepted_at`` of
         each stored event), per event type, read from the table as a user would."""
         found: dict[str, list[float]] = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self.events_table,
-            "ProjectionExpression": "#type, accepted_at, stored_at",
-            "ExpressionAttributeNames": {"#type": "type"},
-        }
-        while True:
-            page = self.dynamodb.scan(**kwargs)
-            for item in page["Items"]:
-                if "accepted_at" in item and "stored_at" in item:
-                    accepted, stored = (_moment(item[k]["S"]) for k in ("accepted_at", "stored_at"))
-                    found.setdefault(item["type"]["S"], []).append((stored - accepted).total_seconds() * 1000)
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        projection = "#type, accepted_at, stored_at"
+        for item in self._scan(self.events_table, ProjectionExpression=projection, ExpressionAttributeNames=_TYPE):
+            if "accepted_at" in item and "stored_at" in item:
+                accepted, stored = (_moment(item[k]["S"]) for k in ("accepted_at", "stored_at"))
+                found.setdefault(item["type"]["S"], []).append((stored - accepted).total_seconds() * 1000)
+        return found
 
     def aggregate_counts(self) -> dict[str, int]:
         """The second consumer's counts per type, over every window (the aggregates table)."""
         found: dict[str, int] = {}
-        kwargs: dict[str, Any] = {"TableName": self.outputs["AggregatesTableName"]}
-        while True:
-            page = self.dynamodb.scan(**kwargs)
-            for item in page["Items"]:
-                found[item["type"]["S"]] = found.get(item["type"]["S"], 0) + int(item["count"]["N"])
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in self._scan(self.outputs["AggregatesTableName"]):
+            found[item["type"]["S"]] = found.get(item["type"]["S"], 0) + int(item["count"]["N"])
+        return found
 
     def wait_for_windows(self, timeout: float) -> bool:
         """Wait until the second consumer has nothing unread and every window it opened is closed."""
