@@ -17,7 +17,8 @@ from weir.ingest.request import JSON_HEADERS, ApiResponse, RequestRejected, deco
 from weir.models import Event
 from weir.observability import metrics, record_producer_stats
 from weir.payloads import EventTypes
-from weir.producer import Producer, PutResult, Record, RecordOutcome
+from weir.producer import Producer, PutResult, Record
+from weir.shards import ShardMap
 from weir.texts import iso_millis
 
 
@@ -56,8 +57,8 @@ class IngestService:
         # The shard map (for the shard rates and for aggregation) is listed against the whole
         # request's deadline: the stream's share alone (6 s by default) never leaves room for a
         # listing and a put call of 3 s each, so the map was never listed inside a request.
-        self.producer.shard_map(deadline)
-        put = self._put(records, deadline.sub(config.spill_reserve_seconds))
+        shard_map = self.producer.shard_map(deadline)
+        put = self._put(records, shard_map, deadline.sub(config.spill_reserve_seconds))
         failed = put.failed_indexes
         spill = self.spiller.spill(
             [
@@ -74,20 +75,18 @@ class IngestService:
         record_ingest_metrics(outcome)
         return outcome
 
-    def _put(self, records: list[Record], deadline: Deadline) -> PutResult:
+    def _put(self, records: list[Record], shard_map: ShardMap | None, deadline: Deadline) -> PutResult:
         """Write the events' records; aggregated (``PRODUCER_AGGREGATION=kpl``), each event's outcome
         is its aggregate's. Without a shard map to place aggregates by, the records go out plain."""
-        shard_map = self.producer.shard_map(deadline) if self.config.aggregation == "kpl" else None
-        if shard_map is None:
+        if self.config.aggregation != "kpl" or shard_map is None:
             return self.producer.put(records, deadline)
         limits = self.producer.settings.limits
         packed = pack(records, shard_map, limits.max_record_bytes, self.config.aggregation_lanes)
         put = self.producer.put([p.record for p in packed], deadline)
-        outcomes: list[RecordOutcome] = [RecordOutcome()] * len(records)
-        for one, outcome in zip(packed, put.outcomes, strict=True):
-            for member in one.members:
-                outcomes[member] = outcome
-        return PutResult(outcomes, put.stats)
+        by_event = {
+            member: outcome for one, outcome in zip(packed, put.outcomes, strict=True) for member in one.members
+        }
+        return PutResult([by_event[i] for i in range(len(records))], put.stats)
 
     def _records(self, events: list[Event]) -> list[Record]:
         limit = min(
