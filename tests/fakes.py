@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -187,3 +188,26 @@ class ShardedKinesis:
                 results.append({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded"})
         self.clock.now += self.call_seconds
         return {"FailedRecordCount": sum(1 for r in results if "ErrorCode" in r), "Records": results}
+
+
+@contextlib.contextmanager
+def logged_lines() -> Iterator[list[dict[str, Any]]]:
+    """Every line the functions' Powertools logger writes inside the block, as the JSON it writes
+    (its own formatter), collected into the yielded list when the block ends."""
+    import io
+    import json
+    import logging
+
+    from weir.observability import logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    underlying = logging.getLogger(logger.name)
+    underlying.addHandler(handler)
+    lines: list[dict[str, Any]] = []
+    try:
+        yield lines
+    finally:
+        underlying.removeHandler(handler)
+        lines.extend(json.loads(line) for line in buffer.getvalue().splitlines())

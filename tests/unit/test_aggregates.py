@@ -4,7 +4,9 @@ answer, a retried final invocation) counted once, and what is not a new item not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -211,3 +213,47 @@ def test_whatever_is_delivered_again_each_stored_event_is_counted_once(
     for _ in range(final_repeats):
         svc.handle(event([], state, final=True))
     assert store.totals() == expected
+
+
+# --- the latency from the API to this consumer ---------------------------------------------------------
+
+
+def stamped(event_id: str, seq: int, accepted_at: str, origin: str | None = None) -> dict[str, Any]:
+    record = change(event_id, seq=seq)
+    image = record["dynamodb"]["NewImage"]
+    image["accepted_at"] = {"S": accepted_at}
+    if origin is not None:
+        image["origin"] = {"S": origin}
+    return record
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> dict[str, list[float]]:
+    """The metric values (EMF) the function printed since the last call, by name."""
+    from weir.observability import metrics
+
+    metrics.flush_metrics()
+    found: dict[str, list[float]] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = document[definition["Name"]]
+                found.setdefault(definition["Name"], []).extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def test_the_latency_from_the_api_is_one_value_per_counted_event_redriven_ones_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = datetime(2026, 12, 2, 10, 0, 30, tzinfo=UTC)
+    svc = AggregatesService(FakeStore(), now=lambda: now)
+    records = [
+        stamped("a", 1, "2026-12-02T10:00:28.000Z"),
+        stamped("b", 2, "2026-12-02T10:00:29.500Z"),
+        stamped("c", 3, "2026-12-01T10:00:30.000Z", origin="redrive"),  # back from the failure destination
+        change("d", seq=4),  # stored before the API stamped events: no figure
+    ]
+    svc.handle(event(records, {}))
+    figures = emitted(capsys)
+    assert sorted(figures["IngestToAggregateLatency"]) == [500.0, 2000.0]
+    assert figures["RedrivenIngestToAggregateLatency"] == [86_400_000.0]

@@ -25,7 +25,7 @@ from moto import mock_aws
 
 import functions.process.app as process_app
 from tests.factories import envelope, envelope_bytes, kinesis_event, kinesis_record, load_event
-from tests.fakes import FakeLambdaContext
+from tests.fakes import FakeLambdaContext, logged_lines
 from tests.stack import create_consumer_resources
 from weir.consumer.sink import EventSink
 from weir.kpl import UserRecord, aggregate
@@ -275,32 +275,18 @@ def test_a_batch_of_one_key_whose_first_record_fails_answers_that_record_without
     assert stored(aws) == []
 
 
-def test_a_failed_record_is_logged_with_its_event_id_as_correlation_id(
+def test_a_failed_record_is_logged_with_its_event_id_and_its_ingest_trace_id(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import io
-    import logging
-
-    from weir.observability import logger
-
-    # The function's own JSON formatter, writing to a buffer as well as to stdout.
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logger.registered_formatter)
-    underlying = logging.getLogger(logger.name)
-    underlying.addHandler(handler)
-
     aws["sink"].fail = lambda event: throttling(event) if event["event_id"] == "unlucky" else None
     records = [("fine", "a"), ("unlucky", "b")]
-    event = kinesis_event([(envelope_bytes(event_id=e, partition_key=k), k) for e, k in records])
-    try:
+    trace = "1-5759e988-bd862e3fe1be46a994272793"
+    event = kinesis_event([(envelope_bytes(event_id=e, partition_key=k, trace_id=trace), k) for e, k in records])
+    with logged_lines() as lines:
         response = invoke(event)
-    finally:
-        underlying.removeHandler(handler)
     assert failures(response) == [event["Records"][1]["kinesis"]["sequenceNumber"]]
-    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
     (failed,) = [line for line in lines if line.get("message", "").startswith("record failed")]
-    assert failed["correlation_id"] == "unlucky"
+    assert (failed["event_id"], failed["trace_id"]) == ("unlucky", trace)
     assert "ThrottlingException" in failed["error"]
     assert failed["level"] == "WARNING"
 
@@ -510,5 +496,46 @@ def latencies(capsys: pytest.CaptureFixture[str]) -> list[float]:
     for line in capsys.readouterr().out.splitlines():
         if line.startswith("{") and '"IngestToStoreLatency"' in line:
             value = json.loads(line)["IngestToStoreLatency"]
+            found += value if isinstance(value, list) else [value]
+    return found
+
+
+def test_an_event_put_on_the_stream_again_is_timed_apart_from_the_live_ones(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an event the API wrote a moment ago, and one accepted an hour ago that a redrive put back
+    now = datetime.now(UTC)
+    live = envelope(event_id="live", partition_key="a") | {"accepted_at": iso(now - timedelta(seconds=1))}
+    redriven = envelope(event_id="back", partition_key="b") | {
+        "accepted_at": iso(now - timedelta(hours=1)),
+        "origin": "redrive",
+    }
+    event = kinesis_event([(json.dumps(live).encode(), "a"), (json.dumps(redriven).encode(), "b")])
+    assert invoke(event) == {"batchItemFailures": []}
+    # THEN the live figure holds only the live event: the hour waited in the failure destination is
+    # the redriven event's own figure
+    out = capsys.readouterr().out
+    assert [1000 <= v < 60_000 for v in metric_values(out, "IngestToStoreLatency")] == [True]
+    assert [v >= 3_600_000 for v in metric_values(out, "RedrivenIngestToStoreLatency")] == [True]
+    # AND both are stored, each item saying where the consumer read it and where the event came from
+    assert sorted(stored(aws)) == ["back", "live"]
+    items = {i["event_id"]["S"]: i for i in aws["dynamodb"].scan(TableName=EVENTS)["Items"]}
+    for record, event_id in zip(event["Records"], ["live", "back"], strict=True):
+        shard_id = record["eventID"].split(":", 1)[0]
+        assert items[event_id]["stream_shard_id"] == {"S": shard_id}
+        assert items[event_id]["stream_sequence_number"] == {"S": record["kinesis"]["sequenceNumber"]}
+    assert "origin" not in items["live"]
+    assert items["back"]["origin"] == {"S": "redrive"}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def metric_values(out: str, name: str) -> list[float]:
+    found: list[float] = []
+    for line in out.splitlines():
+        if line.startswith("{") and f'"{name}"' in line:
+            value = json.loads(line)[name]
             found += value if isinstance(value, list) else [value]
     return found

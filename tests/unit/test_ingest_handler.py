@@ -14,7 +14,7 @@ from moto import mock_aws
 import functions.ingest.app as ingest_app
 from tests.aws_helpers import drain_queue, read_stream
 from tests.factories import envelope, http_api_event
-from tests.fakes import FakeLambdaContext
+from tests.fakes import FakeLambdaContext, logged_lines
 from tests.stack import ingest_environment
 
 STREAM = "weir-test-events"
@@ -191,3 +191,27 @@ def test_each_accepted_event_carries_when_the_api_accepted_it_and_a_client_canno
     status, body, _ = invoke(http_api_event(envelope(event_id="t-3", accepted_at="2020-01-01T00:00:00Z")))
     assert status == 400
     assert any(error["field"] == "accepted_at" for error in body["errors"])
+
+
+def test_each_event_carries_the_trace_of_the_invocation_that_took_it_and_its_log_line_names_it(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the trace header Lambda sets for the invocation (X-Ray active tracing)
+    root = "1-5759e988-bd862e3fe1be46a994272793"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent=53995c3f42cd8ad8;Sampled=1")
+    with logged_lines() as lines:
+        status, _, _ = invoke(http_api_event({"events": [envelope(event_id="x-1"), envelope(event_id="x-2")]}))
+    assert status == 202
+    # THEN every event on the stream carries that trace id
+    assert {r["event"]["event_id"]: r["event"]["trace_id"] for r in read_stream(aws["kinesis"], STREAM)} == {
+        "x-1": root,
+        "x-2": root,
+    }
+    # AND the request's log line names each event with its fate, and the trace
+    (answered,) = [line for line in lines if line["message"] == "request answered"]
+    assert answered["events_written"] == ["x-1", "x-2"]
+    assert answered["trace_id"] == root
+    # AND a client cannot send a trace id of its own (the API stamps it)
+    status, body, _ = invoke(http_api_event(envelope(event_id="x-3", trace_id="1-00000000-000000000000000000000000")))
+    assert status == 400
+    assert any(error["field"] == "trace_id" for error in body["errors"])

@@ -286,3 +286,26 @@ def test_a_run_that_finds_the_lease_taken_moves_nothing(attempts_table: Any) -> 
     redrive.lease.release("someone-else")
     assert redrive.handle({}, FakeLambdaContext(timeout_seconds=30))["complete"] is True
     assert redrive.lease.holder() is None
+
+
+def test_what_a_redrive_puts_back_says_so_and_is_otherwise_the_same_event() -> None:
+    # GIVEN an item with an envelope, an aggregate of two envelopes, and a record that is no envelope
+    from weir import kpl
+
+    clock = FakeClock()
+    envelopes = [{"event_id": f"a-{i}", "type": "t", "accepted_at": "2026-11-24T00:00:00.000Z"} for i in range(3)]
+    aggregate = kpl.aggregate([kpl.UserRecord("k", json.dumps(e).encode()) for e in envelopes[1:]])
+    source = MemorySource(waiting=[Item("overflow", "m", b"", NOW)])
+    source.records = lambda item: [  # type: ignore[method-assign]
+        Record(json.dumps(envelopes[0]).encode(), "k"),
+        Record(aggregate, "k"),
+        Record(b"\x00not json", "k"),
+    ]
+    redrive, kinesis = service(source, clock, rate=100, max_attempts=3)
+    redrive.run(RedriveRequest(), Deadline(30, clock))
+    # THEN every event it put back is marked as redriven (so it is timed apart from live events) and
+    # keeps its id and its first acceptance; the record that is no envelope goes back byte for byte
+    written = [data for _, data in kinesis.written]
+    events = [json.loads(written[0]), *(json.loads(u.data) for u in kpl.deaggregate(written[1]))]
+    assert events == [e | {"origin": "redrive"} for e in envelopes]
+    assert written[2] == b"\x00not json"

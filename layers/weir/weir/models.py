@@ -62,8 +62,10 @@ Rfc3339 = Annotated[StrictStr, AfterValidator(_rfc3339)]
 
 
 class Event(EventIn):
-    """An envelope as it travels on the stream: ``event_id`` is always there, and ``accepted_at`` (when
-    the API took it, stamped by the ingest function) once a writer of this version wrote it.
+    """An envelope as it travels on the stream: ``event_id`` is always there; ``accepted_at`` (when the
+    API took it) and ``trace_id`` (the X-Ray trace of the ingest invocation that took it) are stamped by
+    the ingest function; ``origin`` says who put it on the stream again ("redrive", "replay"; absent for
+    the API's own write), so that latency and counts tell live events from re-put ones.
 
     A field this version does not know is kept, not refused: a newer writer's field passes through an
     older reader to the sink instead of making every new record poison. Readers that keep unknown fields
@@ -74,6 +76,15 @@ class Event(EventIn):
 
     event_id: EventId
     accepted_at: Rfc3339 | None = None
+    # Not checked for X-Ray's form: a writer that carries another trace format must not make records poison.
+    trace_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    # Free text for the same reason: an older reader meets a newer writer's origin and counts it as re-put.
+    origin: Annotated[StrictStr, Field(min_length=1, max_length=32)] | None = None
+
+    @property
+    def live(self) -> bool:
+        """Put on the stream by the API itself, not again by a redrive or a replay."""
+        return self.origin is None
 
     @property
     def key(self) -> str:

@@ -33,11 +33,23 @@ class EventRejected(ValueError):
 
 
 @dataclass(frozen=True)
+class StreamPosition:
+    """Where the consumer read an event: its record's shard and sequence number, and its place in an
+    aggregated record (None for a plain record)."""
+
+    shard_id: str
+    sequence_number: str
+    sub_sequence_number: int | None = None
+
+
+@dataclass(frozen=True)
 class TypedEvent(Generic[P]):
-    """An event as a sink receives it: the envelope as it travelled, and its payload validated."""
+    """An event as a sink receives it: the envelope as it travelled, its payload validated, and where
+    on the stream the consumer read it (None outside a consumer)."""
 
     envelope: Event
     payload: P
+    position: StreamPosition | None = None
 
     @property
     def event_id(self) -> str:

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from weir.aggregates.window import Window, WindowState, read_record
+from aws_lambda_powertools.metrics import MetricUnit
+
+from weir.aggregates.window import Counted, Window, WindowState, read_record
+from weir.observability import metrics
+from weir.texts import parse_moment
+
+# From the API's acceptance to this consumer counting the event (its window is committed at the
+# window's end, up to TumblingWindowInSeconds later); one value per event, the API's own writes
+# apart from the events a redrive or a replay put on the stream again.
+AGGREGATE_LATENCY = "IngestToAggregateLatency"
+AGGREGATE_LATENCY_BY_ORIGIN = {
+    "redrive": "RedrivenIngestToAggregateLatency",
+    "replay": "ReplayedIngestToAggregateLatency",
+}
 
 
 class AggregateStore(Protocol):
@@ -17,8 +31,9 @@ class AggregatesService:
     """One invocation of the aggregates consumer: the counts travel in the window's state and are
     committed when the window ends (or its state grew past 1 MB)."""
 
-    def __init__(self, store: AggregateStore) -> None:
+    def __init__(self, store: AggregateStore, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._store = store
+        self._now = now
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         window = Window.from_event(event)
@@ -28,8 +43,21 @@ class AggregatesService:
             state.segment = counted[0].position
         for item in counted:
             state.counts[item.type] = state.counts.get(item.type, 0) + 1
+        self._latencies(counted)
         if event.get("isFinalInvokeForWindow") or event.get("isWindowTerminatedEarly"):
             if state.counts:
                 self._store.commit(window, state.counts, state.segment or f"{window.shard_id}:{window.start}")
             return {"state": {}, "batchItemFailures": []}
         return {"state": state.to_json(), "batchItemFailures": []}
+
+    def _latencies(self, counted: list[Counted]) -> None:
+        now = self._now()
+        for item in counted:
+            name = AGGREGATE_LATENCY if item.origin is None else AGGREGATE_LATENCY_BY_ORIGIN.get(item.origin)
+            if item.accepted_at is None or name is None:
+                continue  # stored before the stamp, or put again by a writer this version does not know
+            try:
+                milliseconds = (now - parse_moment(item.accepted_at)).total_seconds() * 1000
+            except ValueError:
+                continue  # not a date-time: the process consumer checked it, but an item can be edited
+            metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=round(max(0.0, milliseconds), 1))

@@ -54,6 +54,8 @@ class Counted:
 
     type: str
     position: str
+    accepted_at: str | None = None  # the event's, as stored (None for an event stored before the stamp)
+    origin: str | None = None  # the event's: None for the API's own write, else "redrive" or "replay"
 
 
 def read_record(record: Mapping[str, Any], shard_id: str) -> Counted | None:
@@ -64,5 +66,17 @@ def read_record(record: Mapping[str, Any], shard_id: str) -> Counted | None:
         return None
     change = record.get("dynamodb", {})
     image = change.get("NewImage") or {}
-    type_ = image.get("type", {}).get("S") if isinstance(image.get("type"), Mapping) else None
-    return Counted(str(type_) if type_ else UNTYPED, f"{shard_id}:{change.get('SequenceNumber')}")
+    type_ = _text(image, "type")
+    return Counted(
+        type_ or UNTYPED,
+        f"{shard_id}:{change.get('SequenceNumber')}",
+        _text(image, "accepted_at"),
+        _text(image, "origin"),
+    )
+
+
+def _text(image: Mapping[str, Any], name: str) -> str | None:
+    """A string attribute of an item's image (``{"S": ...}``), or None."""
+    value = image.get(name)
+    text = value.get("S") if isinstance(value, Mapping) else None
+    return str(text) if text else None

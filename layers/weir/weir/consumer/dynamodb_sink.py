@@ -28,7 +28,9 @@ PROBE_KEY = "__weir_breaker_probe__"
 
 class DynamoDBEventSink:
     """Writes one item per event, keyed on ``event_id``: the envelope as it travelled, ``stored_at``,
-    and ``expires_at`` when the events are kept for ``retention_seconds`` (None: kept for ever)."""
+    where the consumer read it (``stream_shard_id``, ``stream_sequence_number`` and, for an event of an
+    aggregated record, ``stream_sub_sequence_number``: what ``make trace`` answers with), and
+    ``expires_at`` when the events are kept for ``retention_seconds`` (None: kept for ever)."""
 
     KEY = KEY
     idempotent = True
@@ -45,6 +47,11 @@ class DynamoDBEventSink:
         # DynamoDB numbers are decimals; floats in a payload round-trip through JSON as Decimal.
         item = json.loads(json.dumps(event.envelope.to_document()), parse_float=Decimal)
         item["stored_at"] = iso_millis()
+        if event.position is not None:
+            item["stream_shard_id"] = event.position.shard_id
+            item["stream_sequence_number"] = event.position.sequence_number
+            if event.position.sub_sequence_number is not None:
+                item["stream_sub_sequence_number"] = event.position.sub_sequence_number
         if self._retention is not None:
             item[EXPIRES_AT] = int(time.time()) + self._retention
         serializer = TypeSerializer()

@@ -17,14 +17,19 @@ from weir.consumer.records import PoisonRecord, quarantine_body, read_event, rec
 from weir.errors import ErrorKind, aws_cause, classify, error_code
 from weir.observability import logger, metrics
 from weir.payloads import EventTypes, TypedEvent
+from weir.texts import parse_moment
+from weir.tracing import event_subsegment
 
 # Stores an event: True when this call stored it, False when it was stored before (a duplicate).
 Store = Callable[[TypedEvent[Any]], bool]
 # Quarantines a record (its identity, the message): True when this call did, False when it was before.
 Quarantine = Callable[[str, str], bool]
 
-# From the API's acceptance (the envelope's accepted_at) to the event stored, per newly stored event.
+# From the API's acceptance (the envelope's accepted_at) to the event stored, per newly stored event:
+# the API's own writes, and apart from them the events a redrive or a replay put on the stream again
+# (their accepted_at is their first acceptance, so their figure is hours, not the pipeline's pace).
 STORE_LATENCY = "IngestToStoreLatency"
+STORE_LATENCY_BY_ORIGIN = {"redrive": "RedrivenIngestToStoreLatency", "replay": "ReplayedIngestToStoreLatency"}
 
 # What each outcome is counted as, once per batch.
 METRICS = {
@@ -64,7 +69,7 @@ class EventProcessor:
         self._store = store
         self._now = now
         self._counts: Counter[str] = Counter()
-        self._latencies: list[float] = []
+        self._latencies: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def _count(self, outcome: str) -> None:
@@ -74,12 +79,13 @@ class EventProcessor:
     def flush_metrics(self) -> dict[str, int]:
         with self._lock:
             counts, self._counts = dict(self._counts), Counter()
-            latencies, self._latencies = self._latencies, []
+            latencies, self._latencies = self._latencies, {}
         for outcome, metric in METRICS.items():
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts.get(outcome, 0))
         # one value per event (EMF value arrays), so that CloudWatch's percentiles are over events
-        for latency in latencies:
-            metrics.add_metric(name=STORE_LATENCY, unit=MetricUnit.Milliseconds, value=latency)
+        for name, values in latencies.items():
+            for latency in values:
+                metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=latency)
         return counts
 
     def handle(self, record: KinesisStreamRecord) -> RecordResult:
@@ -90,15 +96,23 @@ class EventProcessor:
             first = self._quarantine(record_identity(record), quarantine_body(record, str(poison), self._now()))
             logger.warning(
                 "record quarantined" if first else "record quarantined before; not again",
-                extra={"sequence_number": record.kinesis.sequence_number, "reason": str(poison)},
+                extra={
+                    "sequence_number": record.kinesis.sequence_number,
+                    "reason": str(poison),
+                    # what the record says of itself, when it says it (make trace finds it by these)
+                    **{k: v for k, v in (("event_id", poison.event_id), ("trace_id", poison.trace_id)) if v},
+                },
             )
             outcome = "quarantined" if first else "quarantined_before"
             self._count(outcome)
             return RecordResult(outcome)
-        # Every line logged for this record, by any thread, carries its event id.
-        logger.thread_safe_append_keys(correlation_id=event.event_id)
+        envelope = event.envelope
+        # Every line logged for this record, by any thread, carries its event id and the trace of the
+        # ingest invocation that took it (weir.tracing); so does the X-Ray subsegment of its store.
+        logger.thread_safe_append_keys(event_id=event.event_id, trace_id=envelope.trace_id)
         try:
-            stored = self._store(event)
+            with event_subsegment(event.event_id, envelope.trace_id):
+                stored = self._store(event)
         except Exception as exc:
             cause = aws_cause(exc)
             if self._breaker is not None and classify(cause) is ErrorKind.TRANSIENT:
@@ -109,17 +123,18 @@ class EventProcessor:
             )
             raise
         finally:
-            logger.thread_safe_remove_keys(["correlation_id"])
+            logger.thread_safe_remove_keys(["event_id", "trace_id"])
         if self._breaker is not None:
             self._breaker.record_success()
         outcome = "stored" if stored else "duplicate"
         self._count(outcome)
-        if stored and event.envelope.accepted_at is not None:
-            self._latency(event.envelope.accepted_at)
+        if stored and envelope.accepted_at is not None:
+            name = STORE_LATENCY if envelope.live else STORE_LATENCY_BY_ORIGIN.get(str(envelope.origin))
+            if name is not None:  # an origin this version does not know is kept out of every figure
+                self._latency(name, envelope.accepted_at)
         return RecordResult(outcome, event.event_id)
 
-    def _latency(self, accepted_at: str) -> None:
-        accepted = datetime.fromisoformat(accepted_at.replace("Z", "+00:00").replace("z", "+00:00"))
-        milliseconds = max(0.0, (self._now() - accepted).total_seconds() * 1000)
+    def _latency(self, name: str, accepted_at: str) -> None:
+        milliseconds = max(0.0, (self._now() - parse_moment(accepted_at)).total_seconds() * 1000)
         with self._lock:
-            self._latencies.append(round(milliseconds, 1))
+            self._latencies.setdefault(name, []).append(round(milliseconds, 1))

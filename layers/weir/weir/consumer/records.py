@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from weir import kpl
 from weir.models import Event
-from weir.payloads import EventRejected, EventTypes, TypedEvent
+from weir.payloads import EventRejected, EventTypes, StreamPosition, TypedEvent
 from weir.texts import iso_millis, problems
 
 QUARANTINE_KIND = "weir.quarantine"
@@ -23,7 +24,18 @@ QUARANTINE_VERSION = 1
 
 
 class PoisonRecord(Exception):
-    """A record that can never be processed as it is (a permanent failure)."""
+    """A record that can never be processed as it is (a permanent failure); with the event id and
+    trace id it carries when it is an envelope that names them (so its log line can name them too)."""
+
+    def __init__(self, reason: str, document: Any = None) -> None:
+        super().__init__(reason)
+        said = document if isinstance(document, dict) else {}
+        self.event_id = _text_or_none(said.get("event_id"))
+        self.trace_id = _text_or_none(said.get("trace_id"))
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value[:128] if isinstance(value, str) and value else None
 
 
 def read_event(record: KinesisStreamRecord, event_types: EventTypes) -> TypedEvent[Any]:
@@ -46,11 +58,20 @@ def read_event(record: KinesisStreamRecord, event_types: EventTypes) -> TypedEve
     try:
         envelope = parse(event=document, model=Event)
     except ValidationError as exc:
-        raise PoisonRecord(f"invalid envelope: {problems(exc)}") from None
+        raise PoisonRecord(f"invalid envelope: {problems(exc)}", document) from None
     try:
-        return event_types.validate(envelope)
+        typed = event_types.validate(envelope)
     except EventRejected as rejected:
-        raise PoisonRecord(f"event {envelope.event_id} refused: {rejected}") from None
+        raise PoisonRecord(f"event {envelope.event_id} refused: {rejected}", document) from None
+    return replace(typed, position=position(record))
+
+
+def position(record: KinesisStreamRecord) -> StreamPosition:
+    """The record's shard (from its eventID, ``shardId:sequenceNumber``), sequence number and place
+    in its aggregate."""
+    shard_id = record.event_id.split(":", 1)[0] if record.event_id else ""
+    sub = record.kinesis.get("subSequenceNumber")
+    return StreamPosition(shard_id, record.kinesis.sequence_number, None if sub is None else int(sub))
 
 
 def record_identity(record: KinesisStreamRecord) -> str:

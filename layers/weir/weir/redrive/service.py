@@ -9,6 +9,7 @@ from typing import Any
 from weir import kpl
 from weir.deadline import Deadline, LambdaContextLike
 from weir.failures import MalformedFailureRecord, RecordsExpired
+from weir.origin import REDRIVE, marked
 from weir.producer import Producer
 from weir.redrive.attempts import AttemptCounter, record_identity
 from weir.redrive.lease import RunLease
@@ -156,7 +157,8 @@ class RedriveService:
         if not self.limiter.wait_for(len(records), deadline):
             return False
         counts["items"] += 1
-        result = self.producer.put(records, deadline)
+        limit = self.producer.settings.limits.max_record_bytes
+        result = self.producer.put([marked(r, REDRIVE, limit) for r in records], deadline)
         for identity, outcome in zip(identities, result.outcomes, strict=True):
             if outcome.ok:
                 self.attempts.put_back(identity)  # counted only once it is really back on the stream

@@ -1,0 +1,45 @@
+"""Marking an event put on the stream again (by a redrive or a replay) with its ``origin``.
+
+The envelope's ``origin`` (weir.models.Event) keeps re-put events out of the live latency figures and
+tells the consumers, ``make trace`` and the counts where a copy came from. A record that is not an
+envelope (a poison record back from the quarantine) is put back as it was, and so is one the mark
+would push past the stream's record limit: an unmarked copy is counted as live, which is the lesser
+harm than a copy that cannot be written.
+"""
+
+from __future__ import annotations
+
+import json
+
+from weir import kpl
+from weir.producer import Record
+
+REDRIVE = "redrive"
+REPLAY = "replay"
+
+
+def marked(record: Record, origin: str, max_record_bytes: int) -> Record:
+    """``record`` with every envelope it holds marked ``origin`` (each event of an aggregate)."""
+    if kpl.is_aggregated(record.data):
+        try:
+            users = kpl.deaggregate(record.data)
+        except kpl.UnreadableAggregate:
+            return record
+        data = kpl.aggregate(
+            [kpl.UserRecord(u.partition_key, _marked(u.data, origin), u.explicit_hash_key) for u in users]
+        )
+    else:
+        data = _marked(record.data, origin)
+    again = Record(data, record.partition_key, record.explicit_hash_key)
+    return again if again.size <= max_record_bytes else record
+
+
+def _marked(data: bytes, origin: str) -> bytes:
+    try:
+        envelope = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return data
+    if not isinstance(envelope, dict) or "event_id" not in envelope or envelope.get("origin") == origin:
+        return data
+    envelope["origin"] = origin
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
