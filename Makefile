@@ -117,6 +117,11 @@ up: setup ## Run the whole pipeline locally until Ctrl-C: AWS endpoint :4566, HT
 redrive: setup ## Redrive failed records: on the running `make up`, or on a deployed stack with STACK=name
 	$(BIN)/python -m tools.redrive $(if $(STACK),--stack "$(STACK)") --event '$(or $(EVENT),{})'
 
+.PHONY: trace
+trace: setup ## Where one event is: EVENT=<event_id>; on the running `make up`, or on a deployed stack with STACK=name
+	@test -n "$(EVENT)" || (echo "make trace needs EVENT=<event_id>" >&2; exit 2)
+	$(BIN)/python -m tools.trace --event "$(EVENT)" $(if $(STACK),--stack "$(STACK)")
+
 .PHONY: breaker
 breaker: setup ## The circuit breaker's state; FORCE=open|closed|release [REASON=...]; on make up, or STACK=name
 	$(BIN)/python -m tools.breaker $(if $(STACK),--stack "$(STACK)") $(if $(FORCE),--force "$(FORCE)") $(if $(REASON),--reason "$(REASON)")

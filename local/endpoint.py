@@ -32,6 +32,8 @@ from tools.template import LOCAL_ACCOUNT_ID, LOCAL_REGION
 ROOT = Path(__file__).resolve().parent.parent
 KINESALITE = ROOT / "local" / "node_modules" / "kinesalite" / "index.js"
 KINESALITE_LAUNCHER = ROOT / "local" / "kinesis" / "kinesalite.js"
+# moto server with the percentile statistics CloudWatch has (local/cloudwatch/moto_server.py).
+MOTO_SERVER = Path(__file__).resolve().parent / "cloudwatch" / "moto_server.py"
 DYNALITE = ROOT / "local" / "node_modules" / "dynalite" / "index.js"
 DYNALITE_LAUNCHER = ROOT / "local" / "dynamodb" / "dynalite.js"
 # Who serves DynamoDB: dynalite (the default; decision 0008) or moto server.
@@ -125,7 +127,7 @@ class Endpoint:
         # Through local/kinesis/kinesalite.js and local/dynamodb/dynalite.js, which bind 127.0.0.1 (their command
         # lines bind every interface).
         kinesalite = self._spawn("kinesalite", ["node", str(KINESALITE_LAUNCHER), str(kinesis_port)])
-        moto = self._spawn("moto", [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(moto_port)])
+        moto = self._spawn("moto", [sys.executable, str(MOTO_SERVER), "-H", HOST, "-p", str(moto_port)])
         dynamodb = Backend(HOST, moto_port)
         try:
             if self.dynamodb == "dynalite":

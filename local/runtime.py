@@ -14,7 +14,15 @@ from local.apigateway.http_api import ApiServer, RouteThrottle
 from local.awslambda.api import LambdaApi
 from local.awslambda.esm import DISABLE_DELAY_SECONDS, EventSourceMapping, MappingSettings
 from local.awslambda.functions import FunctionPool
-from local.cloudformation.deployer import Deployer, LocalStack, local_credentials, local_outputs, publish_outputs
+from local.cloudformation.deployer import (
+    Deployer,
+    LocalStack,
+    local_client,
+    local_credentials,
+    local_outputs,
+    publish_outputs,
+)
+from local.cloudwatch.feed import LogFeed
 from local.endpoint import DEFAULT_PORT, Endpoint
 from local.events.schedules import Scheduler
 from tools.template import LOCAL_REGION, ROOT, load_template
@@ -37,7 +45,6 @@ def worker_environment(endpoint_url: str) -> dict[str, str]:
         "AWS_REGION": LOCAL_REGION,
         "AWS_EC2_METADATA_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": os.environ.get("WEIR_LOCAL_LOG_LEVEL", "INFO"),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     }
 
@@ -70,6 +77,7 @@ class LocalRuntime:
     mappings: list[EventSourceMapping] = field(default_factory=list)
     api: ApiServer | None = None
     scheduler: Scheduler | None = None
+    log_feed: LogFeed | None = None
     # How long a disabled mapping keeps delivering (AWS: about 60 s, docs/local.md); tests may lower it.
     disable_delay_seconds: float = DISABLE_DELAY_SECONDS
 
@@ -111,6 +119,14 @@ class LocalRuntime:
                     thread.join()
             for mapping in self.mappings:
                 mapping.start()
+            files = {
+                f.log_group: LOG_DIR / f"{logical_id}.log"
+                for logical_id, f in self.stack.functions.items()
+                if f.log_group
+            }
+            self.log_feed = LogFeed(
+                files, local_client("logs", self.endpoint.url), local_client("cloudwatch", self.endpoint.url)
+            ).start()
             by_arn = {pool.function.arn: pool for pool in self.pools.values()}
             self.scheduler = Scheduler(self.stack.schedules, by_arn).start()
             # The stack's Lambda API on the endpoint, and its outputs through CloudFormation.
@@ -198,6 +214,9 @@ class LocalRuntime:
         return max((max(m.iterator_age_ms().values(), default=0) for m in self.mappings), default=0)
 
     def stop(self) -> None:
+        if self.log_feed is not None:
+            self.log_feed.stop()
+            self.log_feed = None
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None

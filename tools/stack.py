@@ -24,6 +24,7 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 class StackInfo:
     outputs: dict[str, str]
     endpoint_url: str | None  # None: real AWS
+    name: str = ""  # the stack's name (its log groups are /aws/lambda/<name>-<function>)
     # One session and one client per service: a new session resolves (and logs) credentials again.
     _clients: dict[tuple[str, float, int, bool], Any] = field(default_factory=dict, repr=False)
     _session: Any = field(default=None, repr=False)
@@ -127,7 +128,7 @@ def load_stack(name: str | None = None) -> StackInfo:
         for variable, value in state.get("environment", {}).items():  # the local endpoint's placeholders
             os.environ.setdefault(variable, value)
         name, endpoint_url = state["stack"]["name"], state["endpoint"]
-    stack = StackInfo({}, endpoint_url)
+    stack = StackInfo({}, endpoint_url, name)
     described = stack.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
     stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     return stack

@@ -116,7 +116,7 @@ class LambdaApi:
             "BisectBatchOnFunctionError": s.bisect,
             "FunctionResponseTypes": ["ReportBatchItemFailures"] if s.report_item_failures else [],
             "DestinationConfig": {"OnFailure": {"Destination": s.destination_arn} if s.destination_arn else {}},
-            "TumblingWindowInSeconds": 0,
+            "TumblingWindowInSeconds": int(s.tumbling_window),
             "State": mapping.state,
             "StateTransitionReason": "User action",
             "LastModified": mapping.last_modified,

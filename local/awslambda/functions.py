@@ -14,6 +14,7 @@ import importlib.util
 import multiprocessing
 import multiprocessing.connection
 import os
+import secrets
 import sys
 import threading
 import time
@@ -81,6 +82,8 @@ def _worker_main(
         if message is None:
             return
         event, deadline, request_id = message
+        # Lambda's trace header for the invocation (a new trace: the local API and mappings pass none)
+        os.environ["_X_AMZN_TRACE_ID"] = trace_header()
         try:
             result = handler(event, _Context(function, deadline, request_id))
             conn.send(("ok", result))
@@ -95,6 +98,12 @@ def _worker_main(
                     },
                 )
             )
+
+
+def trace_header() -> str:
+    """An X-Ray trace header as Lambda sets it: ``Root=1-<time, 8 hex>-<24 random hex>;Parent=<16 hex>``.
+    Not sampled: nothing records a trace locally."""
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
 
 
 class _Worker:

@@ -43,6 +43,7 @@ class LocalFunction:
     reserved_concurrency: int | None
     environment: dict[str, str]
     role_arn: str = ""
+    log_group: str | None = None  # LoggingConfig.LogGroup: where local.cloudwatch.feed puts its output
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,12 @@ class Deployer:
         )
         return Created(dashboard)
 
+    def _aws_logs_loggroup(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
+        """In moto's CloudWatch Logs: the functions' output is fed into it (local.cloudwatch.feed)."""
+        group = props.get("LogGroupName") or f"/aws/{self._physical_name(name)}"
+        local_client("logs", self.endpoint_url).create_log_group(logGroupName=group)
+        return Created(group, {"Arn": f"arn:aws:logs:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:log-group:{group}:*"})
+
     def _aws_lambda_function(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         function_name = props.get("FunctionName") or f"{self.stack_name}-{name}"
         source = self._source
@@ -336,6 +343,7 @@ class Deployer:
             reserved_concurrency=None if reserved is None else int(reserved),
             environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
             role_arn=str(props.get("Role", "")),
+            log_group=props.get("LoggingConfig", {}).get("LogGroup") or f"/aws/lambda/{function_name}",
         )
         return Created(function_name, {"Arn": arn})
 

@@ -30,6 +30,7 @@ def runtime() -> Iterator[LocalRuntime]:
         "ApiThrottlingRateLimit": "4",
         "ApiThrottlingBurstLimit": "4",
         "ShardCount": "1",
+        "LogLevel": "DEBUG",  # the process consumer's line per stored event (make trace's tests)
     }
     running = LocalRuntime(
         params, port=0, api_port=0, stack_name="api-test", disable_delay_seconds=DISABLE_DELAY
@@ -213,3 +214,97 @@ def test_make_breaker_reports_and_forces_through_the_same_path_as_against_a_depl
     assert (forced["state"], forced["reason"], forced["mapping_state"]) == ("open", "a test", "Disabling")
     assert main(["--force", "release"]) == 0
     assert json.loads(capsys.readouterr().out)["mapping_state"] == "Enabling"
+
+
+# --- make trace: where one event is, from the stack's own stores ------------------------------------------
+
+
+def trace(event_id: str, expect: str, capsys: pytest.CaptureFixture[str], timeout: float = 60) -> str:
+    """make trace's answer for ``event_id`` once it says ``expect`` (the logs reach CloudWatch Logs
+    about a second after they are written, the table once the consumer has run)."""
+    from tools.trace import main
+
+    deadline = time.monotonic() + timeout
+    while True:
+        code = main(["--event", event_id])
+        out = capsys.readouterr().out
+        if (code == 0 and expect in out) or time.monotonic() > deadline:
+            assert code == 0, f"make trace exited {code}"
+            assert expect in out, out
+            return out
+        time.sleep(1)
+
+
+def log_lines(runtime: LocalRuntime, function: str, event_id: str) -> list[dict[str, Any]]:
+    """The function's log lines that name ``event_id``, through the local CloudWatch Logs."""
+    logs = aws_client(runtime, "logs")
+    found = logs.filter_log_events(logGroupName=f"/aws/lambda/api-test-{function}", filterPattern=f'"{event_id}"')
+    return [json.loads(e["message"]) for e in found["events"]]
+
+
+def test_make_trace_finds_a_stored_event_with_one_trace_id_in_every_function_s_log(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event_id = f"trace-stored-{time.time_ns()}"
+    assert post(runtime, envelope(event_id=event_id)).status == 202
+    out = trace(event_id, "events table", capsys)
+    # THEN make trace says when it was accepted, where it was read, its latency and its trace
+    assert "the API answered: written" in out
+    assert "stream     shardId-" in out
+    assert " ms from the API to the table" in out
+    item = aws_client(runtime, "dynamodb").get_item(
+        TableName=runtime.outputs()["EventsTableName"], Key={"event_id": {"S": event_id}}
+    )["Item"]
+    trace_id = item["trace_id"]["S"]
+    assert f"trace      {trace_id}" in out
+    # AND the ingest's line about it and the process consumer's carry the same trace id
+    (answered,) = [line for line in log_lines(runtime, "ingest", event_id) if line["message"] == "request answered"]
+    (stored,) = [line for line in log_lines(runtime, "process", event_id) if line["message"] == "event stored"]
+    assert answered["trace_id"] == stored["trace_id"] == trace_id
+    assert stored["event_id"] == event_id
+    assert answered["xray_trace_id"] == trace_id  # the ingest invocation's own trace
+
+
+def test_make_trace_finds_a_quarantined_event(runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a record the API would have refused, written to the stream directly: no date-time
+    event_id = f"trace-poison-{time.time_ns()}"
+    poison = envelope(event_id=event_id, occurred_at="yesterday")
+    aws_client(runtime, "kinesis").put_record(
+        StreamName=runtime.outputs()["StreamName"], Data=json.dumps(poison).encode(), PartitionKey="p"
+    )
+    out = trace(event_id, "quarantine", capsys)
+    assert "reason     invalid envelope: occurred_at" in out
+
+
+def test_make_trace_finds_an_event_waiting_in_the_overflow_queue(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a stream that refuses every entry while the event is posted: the API spills it
+    assert runtime.endpoint is not None
+    assert runtime.endpoint.server is not None
+    faults = runtime.endpoint.server.gateway.faults
+    refusing = faults.add(
+        {
+            "service": "kinesis",
+            "operation": "PutRecords",
+            "error": "ProvisionedThroughputExceededException",
+            "per_entry": True,
+        }
+    )
+    event_id = f"trace-spilled-{time.time_ns()}"
+    try:
+        answer = post(runtime, envelope(event_id=event_id))
+    finally:
+        faults.remove(refusing.id)
+    assert answer.status == 202
+    assert json.loads(answer.data)["events"][0]["status"] == "spilled"
+    out = trace(event_id, "overflow queue", capsys)
+    assert "the API answered: spilled" in out
+    assert "the next redrive run puts it on the stream" in out
+
+
+def test_make_trace_names_an_unknown_event_and_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.trace import NOT_FOUND, main
+
+    assert main(["--event", "no-such-event-anywhere"]) == NOT_FOUND
+    assert "event no-such-event-anywhere is unknown" in capsys.readouterr().err

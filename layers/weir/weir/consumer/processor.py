@@ -128,6 +128,10 @@ class EventProcessor:
             self._breaker.record_success()
         outcome = "stored" if stored else "duplicate"
         self._count(outcome)
+        logger.debug(
+            "event stored" if stored else "event stored before; this copy left",
+            extra={"event_id": event.event_id, "trace_id": envelope.trace_id, "origin": envelope.origin},
+        )
         if stored and envelope.accepted_at is not None:
             name = STORE_LATENCY if envelope.live else STORE_LATENCY_BY_ORIGIN.get(str(envelope.origin))
             if name is not None:  # an origin this version does not know is kept out of every figure
