@@ -98,6 +98,13 @@ class Plan:
     def monthly_total(self) -> float:
         return round(sum(self.monthly_cost.values()), 2)
 
+    @property
+    def cost_per_million_events(self) -> float:
+        """The month's total over the month's events: what a bill that follows the plan costs per
+        million events (the dashboard's text widget, PlannedCostPerMillionEvents)."""
+        events = self.events_per_second * HOURS_PER_MONTH * 3600
+        return self.monthly_total / events * 1e6 if events else 0.0
+
 
 def events_per_record(
     aggregation: str, events_per_request: int, shards: int, lanes: int, event_bytes: int, max_record_bytes: int
@@ -338,6 +345,8 @@ def render(result: Plan) -> str:
         "monthly cost, assumed list prices (load/planner.py PRICES):",
         *[f"  {name:<32} ${value:>12,.2f}" for name, value in result.monthly_cost.items()],
         f"  {'total':<32} ${result.monthly_total:>12,.2f}",
+        f"cost per million events: ${result.cost_per_million_events:,.2f} "
+        f"(the dashboard shows it: PlannedCostPerMillionEvents={result.cost_per_million_events:.2f})",
         *[f"warning: {w}" for w in result.warnings],
         *[f"error: {e}" for e in result.errors],
     ]

@@ -85,6 +85,7 @@ NEEDS: tuple[Need, ...] = (
 SERVICE_PREFIXES = {
     "ApiGatewayV2": "apigateway",
     "ApplicationAutoScaling": "application-autoscaling",
+    "Budgets": "budgets",
     "CloudWatch": "cloudwatch",
     "DynamoDB": "dynamodb",
     "Events": "events",

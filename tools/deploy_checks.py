@@ -440,7 +440,23 @@ def preflight(source: Template, translated: Template, values: Mapping[str, Any])
         *consumer_reservation_covers_mapping(translated, values),
         *chaos_duration_in_fis_range(values),
         *provisioned_range_is_a_range(values),
+        *latency_alarm_above_the_batching_window(values),
     ]
+
+
+def latency_alarm_above_the_batching_window(values: Mapping[str, Any]) -> list[str]:
+    """An event waits up to the batching window and Lambda's poll of its shard (about a second) before
+    the consumer even sees it: a p99 threshold at or under that plus a second of work pages on every
+    quiet minute, and the alarm that always rings is the one nobody reads."""
+    window = float(values.get("MaximumBatchingWindowInSeconds", 1))
+    threshold = float(values.get("IngestToStoreLatencyAlarmMilliseconds", 10000))
+    floor = (window + 2) * 1000
+    if threshold <= floor:
+        return [
+            f"IngestToStoreLatencyAlarmMilliseconds ({threshold:.0f}) is at or under the batching window "
+            f"({window:g} s) plus 2 s ({floor:.0f} ms): the latency alarm would ring on every quiet minute"
+        ]
+    return []
 
 
 def provisioned_range_is_a_range(values: Mapping[str, Any]) -> list[str]:

@@ -332,3 +332,10 @@ def test_a_template_that_lets_chaos_experiments_miss_the_consumer_is_found() -> 
     del template["Rules"]["ChaosExperimentsNeedTheSharedReadMode"]
     [finding] = deploy_checks.chaos_experiments_refuse_enhanced_fan_out(template)
     assert "would not reach the consumer" in finding
+
+
+def test_a_latency_alarm_under_the_batching_window_is_refused() -> None:
+    assert check({"MaximumBatchingWindowInSeconds": "5", "IngestToStoreLatencyAlarmMilliseconds": "7001"}) == []
+    [problem] = check({"MaximumBatchingWindowInSeconds": "5", "IngestToStoreLatencyAlarmMilliseconds": "7000"})
+    assert "IngestToStoreLatencyAlarmMilliseconds (7000)" in problem
+    assert "batching window (5 s)" in problem

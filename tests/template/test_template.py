@@ -511,3 +511,57 @@ def test_the_stream_s_writer_is_updated_after_its_reader() -> None:
     ingest = translated()["Resources"]["IngestFunction"]
     depends = ingest.get("DependsOn", [])
     assert "ProcessFunction" in ([depends] if isinstance(depends, str) else depends)
+
+
+def test_latency_is_alarmed_on_its_p99_and_graphed_with_the_mappings_own_counts() -> None:
+    template = translated()
+    alarm = template["Resources"]["IngestToStoreLatencyAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["ExtendedStatistic"]) == (
+        "Weir",
+        "IngestToStoreLatency",
+        "p99",
+    )
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "process"}]  # what Powertools emits (service)
+    assert alarm["Threshold"] == {"Ref": "IngestToStoreLatencyAlarmMilliseconds"}
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # the metric names the consumers emit, so the alarm and graphs watch what exists
+    from weir.aggregates.service import AGGREGATE_LATENCY
+    from weir.consumer.processor import STORE_LATENCY, STORE_LATENCY_BY_ORIGIN
+
+    assert alarm["MetricName"] == STORE_LATENCY
+    body = json.dumps(template["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    for name in (STORE_LATENCY, AGGREGATE_LATENCY, *STORE_LATENCY_BY_ORIGIN.values()):
+        assert f'\\"{name}\\"' in body, name
+    assert body.count('{\\"stat\\": \\"p99\\"}') >= 3
+    assert '{\\"stat\\": \\"p50\\"}' in body
+    # both mappings publish Lambda's event counts, and the dashboard graphs them by mapping
+    mappings = resources("AWS::Lambda::EventSourceMapping", template)
+    assert {name: m["Properties"]["MetricsConfig"] for name, m in mappings.items()} == {
+        "ProcessFunctionStream": {"Metrics": ["EventCount"]},
+        "AggregateFunctionStored": {"Metrics": ["EventCount"]},
+    }
+    for mapping in mappings:
+        assert "${" + mapping + "}" in body
+    assert "PolledEventCount" in body
+    assert "DroppedEventCount" in body
+
+
+def test_a_budget_exists_only_when_asked_for_and_can_reach_the_alarm_topic() -> None:
+    template = translated((("MonthlyBudgetUsd", "250"),))
+    budget = template["Resources"]["MonthlyBudget"]
+    # the default (0) creates none
+    assert budget["Condition"] == "HasBudget"
+    assert template["Conditions"]["HasBudget"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "MonthlyBudgetUsd"}, 0]}]}
+    assert load_template()["Parameters"]["MonthlyBudgetUsd"]["Default"] == 0
+    assert budget["Properties"]["Budget"]["BudgetLimit"] == {"Amount": {"Ref": "MonthlyBudgetUsd"}, "Unit": "USD"}
+    subscribers = [s for n in budget["Properties"]["NotificationsWithSubscribers"] for s in n["Subscribers"]]
+    assert subscribers
+    assert all(s == {"SubscriptionType": "SNS", "Address": {"Ref": "AlarmTopic"}} for s in subscribers)
+    # the encrypted topic lets Budgets publish: its policy, and its key's policy
+    statements = template["Resources"]["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    publishers = {s["Principal"].get("Service") for s in statements if s["Action"] == "sns:Publish"}
+    assert publishers == {"budgets.amazonaws.com", "cloudwatch.amazonaws.com"}  # the alarms keep publishing
+    key = template["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(
+        s["Principal"] == {"Service": "budgets.amazonaws.com"} and "kms:GenerateDataKey*" in s["Action"] for s in key
+    )
