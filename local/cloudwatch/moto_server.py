@@ -2,9 +2,8 @@
 
 moto answers GetMetricData and GetMetricStatistics with Sum, Average, Minimum, Maximum and
 SampleCount only; the dashboard's latency graphs and alarm ask for ``p50`` and ``p99``. This adds
-them, computed over the values put (each value of a ``Values`` array, as often as its count), the
-nearest-rank percentile. CloudWatch itself estimates percentiles from a histogram of the values
-(docs/local.md): locally the figure is exact where AWS's is within its bucket's width.
+them: the nearest-rank percentile over every value put (each value of a ``Values`` array), which
+CloudWatch computes from the raw values it keeps (docs/local.md).
 """
 
 from __future__ import annotations
