@@ -49,3 +49,12 @@ def any_payload(monkeypatch: pytest.MonkeyPatch) -> None:
         model_config = ConfigDict(extra="allow", frozen=True)
 
     monkeypatch.setattr(domain, "EVENT_TYPES", EventTypes({}, other=AnyPayload))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (``make pytest`` runs two workers), every test of tests/e2e runs on one worker, one
+    after another: each starts a whole pipeline whose timing is what it checks, and two at once on
+    two cores would measure each other. The other worker takes everything else beside it."""
+    for item in items:
+        if "tests/e2e/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("e2e/"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
