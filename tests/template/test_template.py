@@ -124,6 +124,7 @@ def test_roles_grant_no_wildcard_actions_and_no_account_wide_resources() -> None
         "IngestRole",
         "ProcessRole",
         "RedriveRole",
+        "ReplayRole",
         "BreakerRole",
         "AggregateRole",
         "ChaosExperimentRole",
@@ -149,7 +150,7 @@ def _limited_to_the_stream(statement: dict[str, Any]) -> bool:
 
 def test_every_function_uses_its_own_role_and_no_generated_one() -> None:
     template = translated()
-    for name in ("Ingest", "Process", "Redrive", "Breaker", "Aggregate"):
+    for name in ("Ingest", "Process", "Redrive", "Replay", "Breaker", "Aggregate"):
         function = template["Resources"][f"{name}Function"]["Properties"]
         assert function["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         statements = _statements(

@@ -257,3 +257,14 @@ def test_the_latency_from_the_api_is_one_value_per_counted_event_redriven_ones_a
     figures = emitted(capsys)
     assert sorted(figures["IngestToAggregateLatency"]) == [500.0, 2000.0]
     assert figures["RedrivenIngestToAggregateLatency"] == [86_400_000.0]
+
+
+def test_an_event_a_replay_stored_again_after_it_was_counted_is_not_counted_twice() -> None:
+    svc, store = service()
+    again = change("lost-and-back", seq=2)
+    again["dynamodb"]["NewImage"]["counted_before"] = {"BOOL": True}  # weir.origin.COUNTED_BEFORE
+    never = change("never-stored", seq=3)
+    never["dynamodb"]["NewImage"]["origin"] = {"S": "replay"}  # replayed with recount: counted
+    answer = svc.handle(event([change("a", seq=1), again, never], {}))
+    svc.handle(event([], answer["state"], final=True))
+    assert store.totals() == {"order.placed": 2}

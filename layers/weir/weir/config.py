@@ -225,6 +225,24 @@ class RedriveConfig(ProducerConfig, _SqsTimeouts):
         )
 
 
+class ReplayConfig(ProducerConfig, _DynamoDBTimeouts):
+    """The replay function: the stream it reads and writes again, where it keeps its place, how fast."""
+
+    # Its place and its lease, in the redrive's bookkeeping table (items replay#... and lease#replay).
+    state_table_name: str = Field(alias="REPLAY_STATE_TABLE_NAME", min_length=1)
+    # Weir's own sink: the events it holds already are left alone unless every_event is asked.
+    events_table_name: str | None = Field(None, alias="EVENTS_TABLE_NAME", min_length=1)
+    # The redrive's rate: a share of the stream's write capacity (1,000 records/s per shard is all of it).
+    records_per_second: float = Field(200.0, alias="REPLAY_RECORDS_PER_SECOND", gt=0, le=100_000)
+    # A shard takes five GetRecords calls a second from all its standard readers together; the
+    # mapping makes one. At one a second the replay leaves the live consumer its share.
+    read_interval_seconds: float = Field(1.0, alias="REPLAY_READ_INTERVAL_SECONDS", ge=0.2, le=10)
+    safety_margin_seconds: float = Field(5.0, alias="SAFETY_MARGIN_SECONDS", ge=0, le=60)
+
+    def dynamodb_client_settings(self) -> ClientSettings:
+        return self._dynamodb_settings(4)
+
+
 class BreakerConfig(EnvSettings):
     """The breaker function: the breaker's table and the mapping it controls. The sink it probes reads
     its own settings (weir.domain.make_sink)."""

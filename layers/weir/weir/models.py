@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 # RFC 3339 section 5.6 date-time: a full date, a full time and a mandatory offset.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -80,6 +80,8 @@ class Event(EventIn):
     trace_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     # Free text for the same reason: an older reader meets a newer writer's origin and counts it as re-put.
     origin: Annotated[StrictStr, Field(min_length=1, max_length=32)] | None = None
+    # Set by a replay on events the aggregates counted already (weir.origin.COUNTED_BEFORE).
+    counted_before: StrictBool | None = None
 
     @property
     def live(self) -> bool:

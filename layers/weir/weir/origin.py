@@ -16,6 +16,9 @@ from weir.producer import Record
 
 REDRIVE = "redrive"
 REPLAY = "replay"
+# Set by a replay on events whose count the aggregates already hold (the events a restored sink
+# lost): the aggregates consumer does not count them again (weir.aggregates.window).
+COUNTED_BEFORE = "counted_before"
 
 
 def marked(record: Record, origin: str, max_record_bytes: int) -> Record:
@@ -35,11 +38,18 @@ def marked(record: Record, origin: str, max_record_bytes: int) -> Record:
 
 
 def _marked(data: bytes, origin: str) -> bytes:
+    return with_fields(data, {"origin": origin})
+
+
+def with_fields(data: bytes, fields: dict[str, object]) -> bytes:
+    """An envelope's bytes with ``fields`` set; anything that is not an envelope, unchanged."""
     try:
         envelope = json.loads(data)
     except (UnicodeDecodeError, ValueError):
         return data
-    if not isinstance(envelope, dict) or "event_id" not in envelope or envelope.get("origin") == origin:
+    if not isinstance(envelope, dict) or "event_id" not in envelope:
         return data
-    envelope["origin"] = origin
+    if all(envelope.get(k) == v for k, v in fields.items()):
+        return data
+    envelope.update(fields)
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -61,11 +61,15 @@ class Counted:
 def read_record(record: Mapping[str, Any], shard_id: str) -> Counted | None:
     """What a change record of the events table counts as: the stored event's type, or None for a
     record that is not a new item (the mapping's filter passes INSERTs only; a MODIFY or REMOVE
-    that came anyway is not a stored event)."""
+    that came anyway is not a stored event), or for an event a replay stored again whose count the
+    aggregates already hold (``counted_before``)."""
     if record.get("eventName") != "INSERT":
         return None
     change = record.get("dynamodb", {})
     image = change.get("NewImage") or {}
+    counted_before = image.get("counted_before")
+    if isinstance(counted_before, Mapping) and counted_before.get("BOOL") is True:
+        return None  # a replay put back an event the aggregates hold already (weir.origin)
     type_ = _text(image, "type")
     return Counted(
         type_ or UNTYPED,

@@ -26,10 +26,13 @@ class Holder:
 
 
 class RunLease:
-    def __init__(self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time, lease_id: str = LEASE_ID
+    ) -> None:
         self._dynamodb = dynamodb
         self._table = table
         self._clock = clock
+        self._id = lease_id  # one lease per kind of run: the redrive's, the replay's
 
     def acquire(self, owner: str, seconds: float) -> Holder | None:
         """Take the lease for ``seconds``; None when taken, else who holds it and until when."""
@@ -39,7 +42,7 @@ class RunLease:
             self._dynamodb.put_item(
                 TableName=self._table,
                 Item={
-                    "id": {"S": LEASE_ID},
+                    "id": {"S": self._id},
                     "owner": {"S": owner},
                     "until": {"N": f"{until:.3f}"},
                     "expiration": {"N": str(int(until) + 3600)},  # the table's TTL tidies old leases
@@ -55,7 +58,7 @@ class RunLease:
         return None
 
     def holder(self) -> Holder | None:
-        item = self._dynamodb.get_item(TableName=self._table, Key={"id": {"S": LEASE_ID}}, ConsistentRead=True).get(
+        item = self._dynamodb.get_item(TableName=self._table, Key={"id": {"S": self._id}}, ConsistentRead=True).get(
             "Item"
         )
         return Holder(item["owner"]["S"], float(item["until"]["N"])) if item else None
@@ -65,7 +68,7 @@ class RunLease:
         try:
             self._dynamodb.delete_item(
                 TableName=self._table,
-                Key={"id": {"S": LEASE_ID}},
+                Key={"id": {"S": self._id}},
                 ConditionExpression="#owner = :me",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":me": {"S": owner}},

@@ -1,0 +1,237 @@
+"""One replay run: read the range shard by shard, put back what the request wants, keep its place."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from weir.deadline import Deadline, LambdaContextLike
+from weir.origin import COUNTED_BEFORE, REPLAY, with_fields
+from weir.producer import Producer, Record
+from weir.redrive.lease import RunLease
+from weir.redrive.limiter import RateLimiter
+from weir.replay.cursor import CursorStore, Place
+from weir.replay.request import ReplayRequest, parse_request
+from weir.replay.stream_source import StreamReader, StreamRecord
+from weir.texts import iso_millis
+
+# Records read before they are checked against the table and put back: a PutRecords call's worth.
+BATCH_RECORDS = 500
+
+
+class Stored(Protocol):
+    def which(self, event_ids: list[str]) -> set[str]: ...
+
+
+@dataclass
+class ReplayReport:
+    dry_run: bool
+    counts: Counter[str] = field(default_factory=Counter)
+    complete: bool = True
+    stopped: str | None = None  # deadline, rate, put_failed, max_records, lease
+    shards: dict[str, int] = field(default_factory=lambda: {"finished": 0, "total": 0})
+    notes: list[str] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)  # put back (report_ids)
+    lease_holder: str | None = None
+
+    def stop(self, why: str) -> None:
+        self.complete = False
+        self.stopped = self.stopped or why
+
+    def to_json(self, with_ids: bool) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "dry_run": self.dry_run,
+            "complete": self.complete,
+            "counts": {k: self.counts[k] for k in COUNTS if k in self.counts or k in ("read", "replayed")},
+            "shards": self.shards,
+        }
+        if not self.complete:
+            answer["stopped"] = self.stopped
+        if self.notes:
+            answer["notes"] = self.notes
+        if self.lease_holder:
+            answer["lease_holder"] = self.lease_holder
+        if with_ids:
+            answer["event_ids"] = self.event_ids
+        return answer
+
+
+# What a run counts, in the order it reports them.
+COUNTS = ("read", "unreadable", "filtered_out", "already_stored", "replayed", "would_replay")
+
+
+class ReplayService:
+    def __init__(
+        self,
+        reader: StreamReader,
+        producer: Producer,
+        limiter: RateLimiter,
+        cursors: CursorStore,
+        stored: Stored | None,
+        lease: RunLease | None = None,
+        safety_margin_seconds: float = 5.0,
+        batch_records: int = BATCH_RECORDS,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.reader = reader
+        self.producer = producer
+        self.limiter = limiter
+        self.cursors = cursors
+        self.stored = stored
+        self.lease = lease
+        self.safety_margin_seconds = safety_margin_seconds
+        self.batch_records = batch_records
+        self.now = now
+
+    def handle(self, event: Any, context: LambdaContextLike) -> dict[str, Any]:
+        """The function's work: one run under the replay lease, within the invocation's time."""
+        request = parse_request(event)
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+        deadline = Deadline.for_invocation(context, remaining, self.safety_margin_seconds)
+        owner = str(getattr(context, "aws_request_id", "") or id(self))
+        if self.lease is None:
+            return self.run(request, deadline).to_json(request.report_ids)
+        holder = self.lease.acquire(owner, remaining)
+        if holder is not None:
+            report = ReplayReport(dry_run=request.dry_run)
+            report.stop("lease")
+            report.lease_holder = f"{holder.owner} until {holder.until:.0f} (epoch seconds)"
+            return report.to_json(False)
+        try:
+            return self.run(request, deadline).to_json(request.report_ids)
+        finally:
+            self.lease.release(owner)
+
+    def run(self, request: ReplayRequest, deadline: Deadline) -> ReplayReport:
+        now = self.now()
+        if request.start > now:
+            raise ValueError(f"invalid replay request: from ({iso_millis(request.start)}) is in the future")
+        report = ReplayReport(dry_run=request.dry_run)
+        self._note_retention(request, now, report)
+        # A dry run reads the whole range and keeps no place; a real run goes on where the last stopped.
+        place = Place() if request.dry_run else self.cursors.load(request.fingerprint())
+        shards = self.reader.shards()
+        report.shards["total"] = len(shards)
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id not in place.finished and not self._shard(request, shard_id, place, deadline, report):
+                break
+            report.shards["finished"] += 1
+        if report.complete and not request.dry_run:
+            self.cursors.forget(request.fingerprint())  # done: the same request again replays anew
+        return report
+
+    def _shard(
+        self, request: ReplayRequest, shard_id: str, place: Place, deadline: Deadline, report: ReplayReport
+    ) -> bool:
+        """Replay one shard's part of the range; False when the run stopped before its end."""
+        batch: list[StreamRecord] = []
+        records = self.reader.records(shard_id, request.start, place.positions.get(shard_id), request.end)
+        try:
+            for record in records:
+                # Decide only between Kinesis records: the user records of an aggregate share its
+                # sequence number, which is all a place can name, so an aggregate is never cut.
+                if not batch or record.sequence_number != batch[-1].sequence_number:
+                    why = None
+                    if request.max_records is not None and report.counts["read"] >= request.max_records:
+                        why = "max_records"
+                    elif not deadline.allows(3 * self.producer.call_seconds):
+                        why = "deadline"
+                    if why is not None:
+                        self._flush(request, shard_id, batch, place, deadline, report)
+                        report.stop(why)
+                        return False
+                    if len(batch) >= self.batch_records:
+                        if not self._flush(request, shard_id, batch, place, deadline, report):
+                            return False
+                        batch = []
+                batch.append(record)
+                report.counts["read"] += 1
+            if not self._flush(request, shard_id, batch, place, deadline, report):
+                return False
+        finally:
+            records.close()
+        place.finished.add(shard_id)
+        self._save(request, place)
+        return True
+
+    def _flush(
+        self,
+        request: ReplayRequest,
+        shard_id: str,
+        batch: list[StreamRecord],
+        place: Place,
+        deadline: Deadline,
+        report: ReplayReport,
+    ) -> bool:
+        """Check, filter and put back ``batch``; its place is kept only when all of it is back."""
+        if not batch:
+            return True
+        wanted: list[tuple[StreamRecord, str]] = []
+        for record in batch:
+            envelope = _envelope(record.data)
+            if envelope is None:
+                report.counts["unreadable"] += 1  # no event in it: the quarantine's, not a replay's
+            elif not request.wants(envelope, record.partition_key):
+                report.counts["filtered_out"] += 1
+            else:
+                wanted.append((record, str(envelope["event_id"])))
+        stored = self.stored.which([i for _, i in wanted]) if self.stored is not None and wanted else set()
+        report.counts["already_stored"] += len(stored)
+        to_put = wanted if request.every_event else [(r, i) for r, i in wanted if i not in stored]
+        if request.dry_run:
+            report.counts["would_replay"] += len(to_put)
+            return True
+        if to_put:
+            if not self.limiter.wait_for(len(to_put), deadline):
+                report.counts["already_stored"] -= len(stored)  # this batch is read again next run
+                report.stop("rate")
+                return False
+            marks: dict[str, object] = {"origin": REPLAY}
+            if not request.recount:
+                marks[COUNTED_BEFORE] = True
+            limit = self.producer.settings.limits.max_record_bytes
+            records = []
+            for record, _ in to_put:
+                again = Record(with_fields(record.data, marks), record.partition_key)
+                records.append(again if again.size <= limit else Record(record.data, record.partition_key))
+            result = self.producer.put(records, deadline)
+            ok = [event_id for (_, event_id), outcome in zip(to_put, result.outcomes, strict=True) if outcome.ok]
+            report.counts["replayed"] += len(ok)
+            if request.report_ids:
+                report.event_ids += ok
+            if not result.all_ok:
+                # What did go back is harmless to put again: the next run starts at this batch.
+                report.stop("put_failed")
+                return False
+        place.positions[shard_id] = batch[-1].sequence_number
+        self._save(request, place)
+        return True
+
+    def _save(self, request: ReplayRequest, place: Place) -> None:
+        if not request.dry_run:
+            self.cursors.save(request.fingerprint(), place)
+
+    def _note_retention(self, request: ReplayRequest, now: datetime, report: ReplayReport) -> None:
+        """Say so when the range starts before the stream's retention: AT_TIMESTAMP then silently
+        starts at the oldest record left, and what is older is gone from the stream."""
+        oldest = now - timedelta(hours=self.reader.retention_hours())
+        if request.start < oldest:
+            report.notes.append(
+                f"from is before the stream's retention: records that arrived before about {iso_millis(oldest)} "
+                "are no longer on the stream, and the replay starts at the oldest one left"
+            )
+
+
+def _envelope(data: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(document, dict) and isinstance(document.get("event_id"), str) and document["event_id"]:
+        return document
+    return None
