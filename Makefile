@@ -91,7 +91,7 @@ checkov: check-template $(CHECKOV_VENV)/.installed ## checkov, offline, on the t
 
 .PHONY: pytest
 pytest: setup ## Run the test suite only (PYTEST_ARGS="-k producer" to narrow it); two workers, the e2e tests one after another on one of them
-	$(CHECK_ENV) $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(CHECK_ENV) $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 .PHONY: check
 check: setup ## The fast loop while developing (40 s on 2 cores): ruff, then the unit and template tests on every core (no sam build, no local endpoint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -51,10 +52,17 @@ def any_payload(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(domain, "EVENT_TYPES", EventTypes({}, other=AnyPayload))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist (``make pytest`` runs two workers), every test of tests/e2e runs on one worker, one
-    after another: each starts a whole pipeline whose timing is what it checks, and two at once on
-    two cores would measure each other. The other worker takes everything else beside it."""
-    for item in items:
-        if "tests/e2e/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("e2e/"):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under xdist (``make pytest`` runs two workers), every e2e test runs on one worker, one after
+    another: each starts a whole pipeline whose timing is what it checks, and two at once on two cores
+    would measure each other. Every other module goes to whichever worker is free. (xdist's own
+    ``loadgroup`` marks a group by rewriting node ids, which pytest 9 no longer lets it do.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class E2EOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.replace("\\", "/").startswith("tests/e2e/"):
+                return "tests/e2e"
+            return super()._split_scope(nodeid)
+
+    return E2EOnOneWorker(config, log)

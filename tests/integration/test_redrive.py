@@ -313,7 +313,9 @@ def test_a_local_deploy_answers_every_contract_output(pipeline: Callable[..., Pi
     assert all(p.stack.outputs[name] for name in CONTRACT_OUTPUTS)
     cloudwatch = boto3.client("cloudwatch", endpoint_url=p.endpoint.url)
     body = json.loads(cloudwatch.get_dashboard(DashboardName=p.stack.outputs["DashboardName"])["DashboardBody"])
-    widgets = {w["properties"]["title"]: w["properties"] for w in body["widgets"]}
+    widgets = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
+    (text,) = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+    assert "not planned US dollars per million events" in text  # PlannedCostPerMillionEvents' default
     bucket = p.stack.outputs["FailureDestinationArn"].rsplit(":", 1)[-1]
     deliveries = widgets["On-failure destination: objects delivered"]["metrics"]
     assert deliveries[0][:6] == ["AWS/S3", "PutRequests", "BucketName", bucket, "FilterId", "OnFailureDeliveries"]

@@ -59,6 +59,22 @@ def test_an_event_is_one_item_with_its_payload_as_sent_and_when_it_was_stored(dy
     assert stored["stored_at"]["S"].endswith("Z")
 
 
+def test_the_item_says_where_on_the_stream_the_consumer_read_the_event(dynamodb: Any) -> None:
+    from dataclasses import replace
+
+    from weir.payloads import StreamPosition
+
+    sink = DynamoDBEventSink(dynamodb, TABLE)
+    sink.store(replace(typed(event_id="plain"), position=StreamPosition("shardId-000000000001", "4962")))
+    sink.store(replace(typed(event_id="in-aggregate"), position=StreamPosition("shardId-000000000001", "4963", 7)))
+    sink.store(typed(event_id="nowhere"))  # stored outside a consumer: no position
+    plain, aggregated, nowhere = (item(dynamodb, e) for e in ("plain", "in-aggregate", "nowhere"))
+    assert (plain["stream_shard_id"], plain["stream_sequence_number"]) == ({"S": "shardId-000000000001"}, {"S": "4962"})
+    assert "stream_sub_sequence_number" not in plain
+    assert aggregated["stream_sub_sequence_number"] == {"N": "7"}
+    assert not any(k.startswith("stream_") for k in nowhere)
+
+
 def test_a_second_store_of_the_same_event_keeps_the_first_copy(dynamodb: Any) -> None:
     sink = DynamoDBEventSink(dynamodb, TABLE)
     assert sink.store(typed(event_id="e-1", type="first")) is True
