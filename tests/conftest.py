@@ -59,10 +59,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     ``loadgroup`` marks a group by rewriting node ids, which pytest 9 no longer lets it do.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    class E2EOnOneWorker(LoadScopeScheduling):
+    class E2EOnOneWorker(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.replace("\\", "/").startswith("tests/e2e/"):
                 return "tests/e2e"
-            return super()._split_scope(nodeid)
+            return str(super()._split_scope(nodeid))
 
     return E2EOnOneWorker(config, log)
