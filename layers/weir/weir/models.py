@@ -84,11 +84,6 @@ class Event(EventIn):
     counted_before: StrictBool | None = None
 
     @property
-    def live(self) -> bool:
-        """Put on the stream by the API itself, not again by a redrive or a replay."""
-        return self.origin is None
-
-    @property
     def key(self) -> str:
         """The partition key; without one, the event id spreads events over every shard."""
         return self.partition_key or self.event_id

@@ -21,6 +21,18 @@ REPLAY = "replay"
 COUNTED_BEFORE = "counted_before"
 
 
+# A latency metric's name for an event of each origin: the live figure for the API's own writes, and
+# one apart for each kind of re-put event (their accepted_at is their first acceptance).
+_LATENCY_PREFIX = {None: "", REDRIVE: "Redriven", REPLAY: "Replayed"}
+
+
+def latency_metric(base: str, origin: str | None) -> str | None:
+    """``base`` (e.g. IngestToStoreLatency) for a live event, ``Redriven<base>`` or ``Replayed<base>``
+    for a re-put one, and None for an origin this version does not know (kept out of every figure)."""
+    prefix = _LATENCY_PREFIX.get(origin)
+    return None if prefix is None else prefix + base
+
+
 def marked(record: Record, origin: str, max_record_bytes: int) -> Record:
     """``record`` with every envelope it holds marked ``origin`` (each event of an aggregate)."""
     if kpl.is_aggregated(record.data):

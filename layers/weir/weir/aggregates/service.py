@@ -10,16 +10,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from weir.aggregates.window import Counted, Window, WindowState, read_record
 from weir.observability import metrics
+from weir.origin import latency_metric
 from weir.texts import parse_moment
 
 # From the API's acceptance to this consumer counting the event (its window is committed at the
 # window's end, up to TumblingWindowInSeconds later); one value per event, the API's own writes
 # apart from the events a redrive or a replay put on the stream again.
 AGGREGATE_LATENCY = "IngestToAggregateLatency"
-AGGREGATE_LATENCY_BY_ORIGIN = {
-    "redrive": "RedrivenIngestToAggregateLatency",
-    "replay": "ReplayedIngestToAggregateLatency",
-}
 
 
 class AggregateStore(Protocol):
@@ -53,7 +50,7 @@ class AggregatesService:
     def _latencies(self, counted: list[Counted]) -> None:
         now = self._now()
         for item in counted:
-            name = AGGREGATE_LATENCY if item.origin is None else AGGREGATE_LATENCY_BY_ORIGIN.get(item.origin)
+            name = latency_metric(AGGREGATE_LATENCY, item.origin)
             if item.accepted_at is None or name is None:
                 continue  # stored before the stamp, or put again by a writer this version does not know
             try:

@@ -16,6 +16,7 @@ from weir.breaker.circuit import Breaker
 from weir.consumer.records import PoisonRecord, quarantine_body, read_event, record_identity
 from weir.errors import ErrorKind, aws_cause, classify, error_code
 from weir.observability import logger, metrics
+from weir.origin import latency_metric
 from weir.payloads import EventTypes, TypedEvent
 from weir.texts import parse_moment
 from weir.tracing import event_subsegment
@@ -29,7 +30,6 @@ Quarantine = Callable[[str, str], bool]
 # the API's own writes, and apart from them the events a redrive or a replay put on the stream again
 # (their accepted_at is their first acceptance, so their figure is hours, not the pipeline's pace).
 STORE_LATENCY = "IngestToStoreLatency"
-STORE_LATENCY_BY_ORIGIN = {"redrive": "RedrivenIngestToStoreLatency", "replay": "ReplayedIngestToStoreLatency"}
 
 # What each outcome is counted as, once per batch.
 METRICS = {
@@ -133,8 +133,8 @@ class EventProcessor:
             extra={"event_id": event.event_id, "trace_id": envelope.trace_id, "origin": envelope.origin},
         )
         if stored and envelope.accepted_at is not None:
-            name = STORE_LATENCY if envelope.live else STORE_LATENCY_BY_ORIGIN.get(str(envelope.origin))
-            if name is not None:  # an origin this version does not know is kept out of every figure
+            name = latency_metric(STORE_LATENCY, envelope.origin)
+            if name is not None:
                 self._latency(name, envelope.accepted_at)
         return RecordResult(outcome, event.event_id)
 
