@@ -39,7 +39,7 @@ class FakeReader:
         self._read_seconds = read_seconds
         self.reads: list[tuple[str, str | None]] = []
 
-    def shards(self) -> list[dict[str, Any]]:
+    def shards(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         return [{"ShardId": s} for s in self._shards]
 
     def retention_hours(self) -> int:
@@ -91,7 +91,7 @@ def service(
     producer = Producer(kinesis, "s", call_seconds=0.1, sleep=clock.sleep, clock=clock)
     cursors = MemoryCursors()
     replay = ReplayService(
-        FakeReader(shards, clock),  # type: ignore[arg-type]
+        {"stream": FakeReader(shards, clock)},
         producer,
         RateLimiter(rate, clock=clock, sleep=clock.sleep),
         cursors,  # type: ignore[arg-type]

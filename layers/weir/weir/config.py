@@ -237,6 +237,9 @@ class ReplayConfig(ProducerConfig, _DynamoDBTimeouts):
     # A shard takes five GetRecords calls a second from all its standard readers together; the
     # mapping makes one. At one a second the replay leaves the live consumer its share.
     read_interval_seconds: float = Field(1.0, alias="REPLAY_READ_INTERVAL_SECONDS", ge=0.2, le=10)
+    # The stream's archive (ArchiveEnabled), and how long its lifecycle keeps objects.
+    archive_bucket_name: str | None = Field(None, alias="ARCHIVE_BUCKET_NAME", min_length=1)
+    archive_retention_days: int | None = Field(None, alias="ARCHIVE_RETENTION_DAYS", ge=1)
     safety_margin_seconds: float = Field(5.0, alias="SAFETY_MARGIN_SECONDS", ge=0, le=60)
 
     def dynamodb_client_settings(self) -> ClientSettings:

@@ -20,7 +20,7 @@ class ReplayRequest(BaseModel):
 
     start: datetime = Field(alias="from")
     end: datetime = Field(alias="to")
-    source: Literal["stream"] = "stream"
+    source: Literal["stream", "archive"] = "stream"
     dry_run: bool = False  # read and report; put nothing, keep no place
     types: tuple[str, ...] = ()  # only events of these types (empty: every type)
     partition_key: str | None = None  # only events of this partition key

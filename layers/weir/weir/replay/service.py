@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -16,7 +16,7 @@ from weir.redrive.lease import RunLease
 from weir.redrive.limiter import RateLimiter
 from weir.replay.cursor import CursorStore, Place
 from weir.replay.request import ReplayRequest, parse_request
-from weir.replay.stream_source import StreamReader, StreamRecord
+from weir.replay.stream_source import StreamRecord
 from weir.texts import iso_millis
 
 # Records read before they are checked against the table and put back: a PutRecords call's worth.
@@ -25,6 +25,20 @@ BATCH_RECORDS = 500
 
 class Stored(Protocol):
     def which(self, event_ids: list[str]) -> set[str]: ...
+
+
+class Reader(Protocol):
+    """Where a replay reads (weir.replay.stream_source, weir.archive.reader): its parts ("shards":
+    the stream's shards, the archive's objects), their records in [start, end) from after a place,
+    and how far back it keeps records (None: as long as it was told)."""
+
+    def shards(self, start: datetime, end: datetime) -> list[dict[str, Any]]: ...
+
+    def retention_hours(self) -> int | None: ...
+
+    def records(
+        self, shard_id: str, start: datetime, after: str | None, end: datetime
+    ) -> Generator[StreamRecord, None, None]: ...
 
 
 @dataclass
@@ -67,7 +81,7 @@ COUNTS = ("read", "unreadable", "filtered_out", "already_stored", "replayed", "w
 class ReplayService:
     def __init__(
         self,
-        reader: StreamReader,
+        readers: dict[str, Reader],
         producer: Producer,
         limiter: RateLimiter,
         cursors: CursorStore,
@@ -77,7 +91,7 @@ class ReplayService:
         batch_records: int = BATCH_RECORDS,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.reader = reader
+        self.readers = readers
         self.producer = producer
         self.limiter = limiter
         self.cursors = cursors
@@ -110,15 +124,18 @@ class ReplayService:
         now = self.now()
         if request.start > now:
             raise ValueError(f"invalid replay request: from ({iso_millis(request.start)}) is in the future")
+        reader = self.readers.get(request.source)
+        if reader is None:
+            raise ValueError(f"invalid replay request: source: the stack has no {request.source} (ArchiveEnabled?)")
         report = ReplayReport(dry_run=request.dry_run)
-        self._note_retention(request, now, report)
+        self._note_retention(request, now, reader, report)
         # A dry run reads the whole range and keeps no place; a real run goes on where the last stopped.
         place = Place() if request.dry_run else self.cursors.load(request.fingerprint())
-        shards = self.reader.shards()
+        shards = reader.shards(request.start, request.end)
         report.shards["total"] = len(shards)
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id not in place.finished and not self._shard(request, shard_id, place, deadline, report):
+            if shard_id not in place.finished and not self._shard(request, reader, shard_id, place, deadline, report):
                 break
             report.shards["finished"] += 1
         if report.complete and not request.dry_run:
@@ -126,11 +143,17 @@ class ReplayService:
         return report
 
     def _shard(
-        self, request: ReplayRequest, shard_id: str, place: Place, deadline: Deadline, report: ReplayReport
+        self,
+        request: ReplayRequest,
+        reader: Reader,
+        shard_id: str,
+        place: Place,
+        deadline: Deadline,
+        report: ReplayReport,
     ) -> bool:
         """Replay one shard's part of the range; False when the run stopped before its end."""
         batch: list[StreamRecord] = []
-        records = self.reader.records(shard_id, request.start, place.positions.get(shard_id), request.end)
+        records = reader.records(shard_id, request.start, place.positions.get(shard_id), request.end)
         try:
             for record in records:
                 # Decide only between Kinesis records: the user records of an aggregate share its
@@ -216,14 +239,16 @@ class ReplayService:
         if not request.dry_run:
             self.cursors.save(request.fingerprint(), place)
 
-    def _note_retention(self, request: ReplayRequest, now: datetime, report: ReplayReport) -> None:
-        """Say so when the range starts before the stream's retention: AT_TIMESTAMP then silently
-        starts at the oldest record left, and what is older is gone from the stream."""
-        oldest = now - timedelta(hours=self.reader.retention_hours())
-        if request.start < oldest:
+    def _note_retention(self, request: ReplayRequest, now: datetime, reader: Reader, report: ReplayReport) -> None:
+        """Say so when the range starts before the source's retention: AT_TIMESTAMP then silently
+        starts at the oldest record left, and what is older is gone (from the stream, or expired
+        from the archive by its lifecycle)."""
+        hours = reader.retention_hours()
+        oldest = now - timedelta(hours=hours) if hours is not None else None
+        if oldest is not None and request.start < oldest:
             report.notes.append(
-                f"from is before the stream's retention: records that arrived before about {iso_millis(oldest)} "
-                "are no longer on the stream, and the replay starts at the oldest one left"
+                f"from is before the {request.source}'s retention: records that arrived before about "
+                f"{iso_millis(oldest)} are no longer there, and the replay starts at the oldest one left"
             )
 
 

@@ -63,7 +63,8 @@ class StreamReader:
         self._page = page
         self._sleep = sleep
 
-    def shards(self) -> list[dict[str, Any]]:
+    def shards(self, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+        """Every shard of the stream, parents first (the range does not narrow them)."""
         shards: list[dict[str, Any]] = []
         request: dict[str, Any] = {"StreamName": self._stream}
         while True:
@@ -73,7 +74,7 @@ class StreamReader:
                 return in_lineage_order(shards)
             request = {"NextToken": page["NextToken"]}
 
-    def retention_hours(self) -> int:
+    def retention_hours(self) -> int | None:
         summary = self._kinesis.describe_stream_summary(StreamName=self._stream)["StreamDescriptionSummary"]
         return int(summary["RetentionPeriodHours"])
 

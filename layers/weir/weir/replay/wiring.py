@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from weir import aws
+from weir.archive.reader import ArchiveReader
 from weir.config import ReplayConfig
 from weir.producer import Producer
 from weir.redrive.lease import RunLease
 from weir.redrive.limiter import RateLimiter
 from weir.replay.cursor import CursorStore
-from weir.replay.service import ReplayService
+from weir.replay.service import Reader, ReplayService
 from weir.replay.stored import StoredEvents
 from weir.replay.stream_source import StreamReader
 
@@ -25,8 +26,14 @@ def build(config: ReplayConfig) -> ReplayService:
         call_seconds=kinesis_settings.worst_case_seconds,
         settings=config.producer_settings(),
     )
+    readers: dict[str, Reader] = {
+        "stream": StreamReader(kinesis, config.stream_name, read_interval=config.read_interval_seconds)
+    }
+    if config.archive_bucket_name:
+        s3 = aws.client("s3", config.dynamodb_client_settings())
+        readers["archive"] = ArchiveReader(s3, config.archive_bucket_name, config.archive_retention_days)
     return ReplayService(
-        StreamReader(kinesis, config.stream_name, read_interval=config.read_interval_seconds),
+        readers,
         producer,
         RateLimiter(config.records_per_second),
         CursorStore(dynamodb, config.state_table_name),
