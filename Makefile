@@ -118,9 +118,9 @@ redrive: setup ## Redrive failed records: on the running `make up`, or on a depl
 	$(BIN)/python -m tools.redrive $(if $(STACK),--stack "$(STACK)") --event '$(or $(EVENT),{})'
 
 .PHONY: replay
-replay: setup ## A range of the stream through the pipeline again: FROM=<ISO 8601> TO=<ISO 8601> [DRY_RUN=1] [TYPE=a,b] [PARTITION_KEY=k] [EVERY_EVENT=1] [RECOUNT=1]; on make up, or STACK=name
+replay: setup ## A range of the stream through the pipeline again: FROM=<ISO 8601> TO=<ISO 8601> [SOURCE=stream|archive] [DRY_RUN=1] [TYPE=a,b] [PARTITION_KEY=k] [EVERY_EVENT=1] [RECOUNT=1]; on make up, or STACK=name
 	@test -n "$(FROM)" -a -n "$(TO)" || (echo "make replay needs FROM=<ISO 8601> TO=<ISO 8601>" >&2; exit 2)
-	$(BIN)/python -m tools.replay --from "$(FROM)" --to "$(TO)" $(if $(DRY_RUN),--dry-run) $(if $(TYPE),--types "$(TYPE)") $(if $(PARTITION_KEY),--partition-key "$(PARTITION_KEY)") $(if $(EVERY_EVENT),--every-event) $(if $(RECOUNT),--recount) $(if $(STACK),--stack "$(STACK)")
+	$(BIN)/python -m tools.replay --from "$(FROM)" --to "$(TO)" $(if $(SOURCE),--source "$(SOURCE)") $(if $(DRY_RUN),--dry-run) $(if $(TYPE),--types "$(TYPE)") $(if $(PARTITION_KEY),--partition-key "$(PARTITION_KEY)") $(if $(EVERY_EVENT),--every-event) $(if $(RECOUNT),--recount) $(if $(STACK),--stack "$(STACK)")
 
 .PHONY: trace
 trace: setup ## Where one event is: EVENT=<event_id>; on the running `make up`, or on a deployed stack with STACK=name

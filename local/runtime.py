@@ -25,6 +25,7 @@ from local.cloudformation.deployer import (
 from local.cloudwatch.feed import LogFeed
 from local.endpoint import DEFAULT_PORT, Endpoint
 from local.events.schedules import Scheduler
+from local.firehose.delivery import DeliverySettings, FirehoseDelivery
 from tools.template import LOCAL_REGION, ROOT, load_template
 
 STATE_PATH = ROOT / "build" / "local-stack.json"
@@ -78,6 +79,7 @@ class LocalRuntime:
     api: ApiServer | None = None
     scheduler: Scheduler | None = None
     log_feed: LogFeed | None = None
+    deliveries: list[FirehoseDelivery] = field(default_factory=list)
     # How long a disabled mapping keeps delivering (AWS: about 60 s, docs/local.md); tests may lower it.
     disable_delay_seconds: float = DISABLE_DELAY_SECONDS
 
@@ -128,6 +130,16 @@ class LocalRuntime:
                 files, local_client("logs", self.endpoint.url), local_client("cloudwatch", self.endpoint.url)
             ).start()
             by_arn = {pool.function.arn: pool for pool in self.pools.values()}
+            for props in self.stack.deliveries:
+                delivery = DeliverySettings.from_properties(props)
+                self.deliveries.append(
+                    FirehoseDelivery(
+                        delivery,
+                        local_client("kinesis", self.endpoint.url),
+                        local_client("s3", self.endpoint.url),
+                        by_arn.get(delivery.transform_arn or ""),
+                    ).start()
+                )
             self.scheduler = Scheduler(self.stack.schedules, by_arn).start()
             # The stack's Lambda API on the endpoint, and its outputs through CloudFormation.
             assert self.endpoint.server is not None
@@ -214,6 +226,9 @@ class LocalRuntime:
         return max((max(m.iterator_age_ms().values(), default=0) for m in self.mappings), default=0)
 
     def stop(self) -> None:
+        for delivery in self.deliveries:
+            delivery.stop()  # what it buffered is delivered, while the transformation still runs
+        self.deliveries.clear()
         if self.log_feed is not None:
             self.log_feed.stop()
             self.log_feed = None

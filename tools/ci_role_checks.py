@@ -93,6 +93,7 @@ SERVICE_PREFIXES = {
     "IAM": "iam",
     "KMS": "kms",
     "Kinesis": "kinesis",
+    "KinesisFirehose": "firehose",
     "Lambda": "lambda",
     "Logs": "logs",
     "S3": "s3",

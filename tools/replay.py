@@ -1,5 +1,6 @@
-"""``make replay FROM=<ISO 8601> TO=<ISO 8601> [DRY_RUN=1] [TYPE=a,b] [PARTITION_KEY=k] [EVERY_EVENT=1]
-[RECOUNT=1] [STACK=name]``: a range of the stream through the pipeline again, and its ledger.
+"""``make replay FROM=<ISO 8601> TO=<ISO 8601> [SOURCE=stream|archive] [DRY_RUN=1] [TYPE=a,b]
+[PARTITION_KEY=k] [EVERY_EVENT=1] [RECOUNT=1] [STACK=name]``: a range of the stream (or of its archive)
+through the pipeline again, and its ledger.
 
 The work runs in the stack's replay function (``ReplayFunctionName``), on a deployed stack or on the
 running ``make up``: a run that its deadline cuts answers ``complete: false`` and is invoked again with
@@ -34,7 +35,7 @@ MAX_RUNS = 1000
 
 
 def request_of(args: argparse.Namespace) -> dict[str, Any]:
-    request: dict[str, Any] = {"from": args.start, "to": args.end, "report_ids": True}
+    request: dict[str, Any] = {"from": args.start, "to": args.end, "source": args.source, "report_ids": True}
     if args.dry_run:
         request["dry_run"] = True
     if args.types:
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make replay", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--from", dest="start", required=True, help="ISO 8601, with a time zone")
     parser.add_argument("--to", dest="end", required=True, help="ISO 8601, with a time zone (not included)")
+    parser.add_argument("--source", choices=["stream", "archive"], default="stream")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--types", default="", help="comma-separated event types")
     parser.add_argument("--partition-key", default="")

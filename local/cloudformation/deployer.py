@@ -62,6 +62,8 @@ class LocalStack:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     event_source_mappings: list[dict[str, Any]] = field(default_factory=list)
     schedules: list[dict[str, Any]] = field(default_factory=list)  # AWS::Events::Rule properties
+    # AWS::KinesisFirehose::DeliveryStream properties: local.firehose.delivery runs them.
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
     physical_ids: dict[str, str] = field(default_factory=dict)
     not_emulated: dict[str, str] = field(default_factory=dict)
     # FIS experiment templates (ChaosExperiments=true) as the local faults that reproduce them.
@@ -313,6 +315,13 @@ class Deployer:
             DashboardName=dashboard, DashboardBody=props["DashboardBody"]
         )
         return Created(dashboard)
+
+    def _aws_kinesisfirehose_deliverystream(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
+        """Recorded for the runtime, which runs the delivery (local.firehose.delivery)."""
+        delivery = props.get("DeliveryStreamName") or self._physical_name(name)
+        stack.deliveries.append({**props, "DeliveryStreamName": delivery})
+        arn = f"arn:aws:firehose:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:deliverystream/{delivery}"
+        return Created(delivery, {"Arn": arn})
 
     def _aws_logs_loggroup(self, name: str, props: dict[str, Any], stack: LocalStack) -> Created:
         """In moto's CloudWatch Logs: the functions' output is fed into it (local.cloudwatch.feed)."""

@@ -1,6 +1,7 @@
 """make replay on the local pipeline: events deleted from the events table come back from a replay of
-the stream, each once, the aggregates unchanged for events they counted already; a replay cut short
-goes on from its place; a second replay stores nothing; a dry run changes nothing."""
+the stream, and from one of its archive, each once, the aggregates unchanged for events they counted
+already; a replay cut short goes on from its place; a second replay stores nothing; a dry run changes
+nothing."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LocalRuntime]:
     # short windows: the aggregates are committed soon after the traffic ends
-    running = LocalRuntime(port=0, api_port=0, stack_name="replay", params={"TumblingWindowInSeconds": "5"}).start()
+    # the archive writes an object every round (Firehose's buffer interval 0)
+    params = {"TumblingWindowInSeconds": "5", "ArchiveBufferSeconds": "0"}
+    running = LocalRuntime(port=0, api_port=0, stack_name="replay", params=params).start()
     try:
         yield running
     finally:
@@ -102,3 +105,51 @@ def test_deleted_events_come_back_once_and_a_second_replay_or_a_dry_run_changes_
     time.sleep(3)
     assert lost[0] not in demo.stored_ids()
     assert settled(demo, 39, changes=50) == counts
+
+
+def archived_ids(demo: Demo) -> set[str]:
+    """The event ids in the archive's objects (weir.archive.record), as a replay reads them."""
+    import json
+
+    from weir.archive.record import PREFIX, read_object
+
+    bucket = demo.outputs["ArchiveBucketName"]
+    ids = set()
+    for page in demo.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
+        for entry in page.get("Contents", []):
+            body = demo.s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+            ids |= {json.loads(r.data)["event_id"] for r in read_object(body)}
+    return ids
+
+
+@pytest.mark.timeout(300)
+def test_deleted_events_come_back_once_from_the_archive(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = Demo(runtime)
+    changes = runtime.mapping("AggregateFunction").stats.records_processed
+    before = len(demo.stored_ids())
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    demo.phase("archived", 2, 10, 2)
+    ids = {e for e in demo.accepted if e.startswith("archived-")}
+    assert len(ids) == 20
+    counts = settled(demo, before + 20, changes=changes + 20)
+    assert counts.get("demo.archived") == 20
+    # GIVEN every event of the range in the archive (Firehose's objects, by arrival hour)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ids <= archived_ids(demo):
+        time.sleep(1)
+    assert ids <= archived_ids(demo)
+    end = datetime.now(UTC)
+    time.sleep(1.5)
+    # AND five of them lost from the events table
+    lost = sorted(ids)[:5]
+    for event_id in lost:
+        demo.dynamodb.delete_item(TableName=demo.events_table, Key={"event_id": {"S": event_id}})
+    # WHEN the range is replayed from the archive THEN the five are back, once each; the aggregates hold
+    code = replay(["--from", iso(start), "--to", iso(end), "--source", "archive"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert ledger(out) == {"read": 20, "replayed": 5, "stored_new": 5, "already_stored": 15}
+    assert ids <= demo.stored_ids()
+    assert settled(demo, before + 20, changes=changes + 25) == counts

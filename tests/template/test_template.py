@@ -125,6 +125,8 @@ def test_roles_grant_no_wildcard_actions_and_no_account_wide_resources() -> None
         "ProcessRole",
         "RedriveRole",
         "ReplayRole",
+        "ArchiveRole",
+        "ArchiveDeliveryRole",
         "BreakerRole",
         "AggregateRole",
         "ChaosExperimentRole",
@@ -150,7 +152,7 @@ def _limited_to_the_stream(statement: dict[str, Any]) -> bool:
 
 def test_every_function_uses_its_own_role_and_no_generated_one() -> None:
     template = translated()
-    for name in ("Ingest", "Process", "Redrive", "Replay", "Breaker", "Aggregate"):
+    for name in ("Ingest", "Process", "Redrive", "Replay", "Archive", "Breaker", "Aggregate"):
         function = template["Resources"][f"{name}Function"]["Properties"]
         assert function["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         statements = _statements(
