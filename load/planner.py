@@ -72,7 +72,16 @@ PRICES = {
     "http_api_request_per_million": 1.00,
     "efo_consumer_shard_hour": 0.015,  # enhanced fan-out, per consumer and shard
     "efo_data_retrieval_per_gb": 0.013,  # enhanced fan-out, per GB delivered to each consumer
+    # Firehose reading a Kinesis stream: per GB ingested, each record rounded up to 5 KB
+    "firehose_ingestion_per_gb": 0.029,
+    "s3_standard_gb_month": 0.023,
 }
+# Firehose bills each record it ingests in 5 KB steps.
+FIREHOSE_RECORD_STEP_BYTES = 5 * 1024
+# An event in the archive, gzipped, per byte of its record: measured on the load test's events (191
+# bytes each archive as 46: their JSON line with metadata and base64, then gzip), so 0.24; other
+# payloads compress differently.
+ARCHIVE_BYTES_PER_RECORD_BYTE = 0.25
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,7 @@ def plan(
     event_types: int = 4,
     window_seconds: int = 60,
     aggregation: str = "none",
+    archive_retention_days: int = 0,
 ) -> Plan:
     """``consumer_ms_per_record`` defaults to B3's figure for the template's defaults (Weir's sink,
     32 keys, coalesced writes: 0.57 ms in make bench of 2026-12-04; docs/performance.md), measured on
@@ -210,6 +220,8 @@ def plan(
     # Reads. Each standard consumer reads everything written: per shard, the write rate times their
     # number, out of 2 MiB/s; what is left is how fast they catch up after falling behind.
     written_per_shard = events_per_second * record_bytes / shards
+    if archive_retention_days > 0:
+        standard_consumers += 1  # Firehose reads the stream for the archive like any standard consumer
     read_share = written_per_shard * standard_consumers / SHARD_READ_BYTES
     fitting = int(SHARD_READ_BYTES * headroom // written_per_shard) if written_per_shard else standard_consumers
     efo_needed = max(0, standard_consumers - fitting)
@@ -268,6 +280,22 @@ def plan(
         ),
         **dynamodb,
         "http_api": events_per_second / events_per_request * seconds / 1e6 * PRICES["http_api_request_per_million"],
+        "archive_firehose": records_per_second
+        * seconds
+        * math.ceil(per_record * event_bytes / FIREHOSE_RECORD_STEP_BYTES)
+        * FIREHOSE_RECORD_STEP_BYTES
+        / GIB
+        * PRICES["firehose_ingestion_per_gb"]
+        if archive_retention_days > 0
+        else 0.0,
+        # steady state: the retention's worth of events, gzipped
+        "archive_storage": events_per_second
+        * 86_400
+        * archive_retention_days
+        * record_bytes
+        * ARCHIVE_BYTES_PER_RECORD_BYTE
+        / GIB
+        * PRICES["s3_standard_gb_month"],
         "kinesis_enhanced_fan_out": efo_consumers
         * (
             shards * HOURS_PER_MONTH * PRICES["efo_consumer_shard_hour"]
@@ -370,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--autoscaling-target", type=float, default=0.7, help="provisioned: utilisation aimed at")
     parser.add_argument("--events-per-request", type=int, default=100, help="events per POST /events")
     parser.add_argument("--producer-aggregation", choices=["none", "kpl"], default="none", help="ProducerAggregation")
+    parser.add_argument(
+        "--archive-retention-days", type=int, default=365, help="ArchiveRetentionDays (0: ArchiveEnabled=false)"
+    )
     args = parser.parse_args(argv)
     try:
         result = plan(
@@ -388,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             autoscaling_target=args.autoscaling_target,
             events_per_request=args.events_per_request,
             aggregation=args.producer_aggregation,
+            archive_retention_days=args.archive_retention_days,
         )
     except ValueError as exc:
         print(f"plan: {exc}")
