@@ -1,7 +1,7 @@
 """make replay on the local pipeline: events deleted from the events table come back from a replay of
 the stream, and from one of its archive, each once, the aggregates unchanged for events they counted
-already; a replay cut short goes on from its place; a second replay stores nothing; a dry run changes
-nothing."""
+already; a replay cut short (by a bound, by its function's deadline) goes on from its place; a second
+replay stores nothing; a dry run changes nothing."""
 
 from __future__ import annotations
 
@@ -21,8 +21,14 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def runtime() -> Iterator[LocalRuntime]:
     # short windows: the aggregates are committed soon after the traffic ends
-    # the archive writes an object every round (Firehose's buffer interval 0)
-    params = {"TumblingWindowInSeconds": "5", "ArchiveBufferSeconds": "0"}
+    # the archive writes an object every round (Firehose's buffer interval 0); replay runs of 30 s
+    # (25 s of work) at 1 record a second, so that a large enough range takes more than one run
+    params = {
+        "TumblingWindowInSeconds": "5",
+        "ArchiveBufferSeconds": "0",
+        "RedriveTimeoutSeconds": "30",
+        "RedriveRecordsPerSecond": "1",
+    }
     running = LocalRuntime(port=0, api_port=0, stack_name="replay", params=params).start()
     try:
         yield running
@@ -153,3 +159,31 @@ def test_deleted_events_come_back_once_from_the_archive(
     assert ledger(out) == {"read": 20, "replayed": 5, "stored_new": 5, "already_stored": 15}
     assert ids <= demo.stored_ids()
     assert settled(demo, before + 20, changes=changes + 25) == counts
+
+
+@pytest.mark.timeout(300)
+def test_a_replay_its_deadline_cuts_goes_on_in_the_next_run_and_finishes(
+    runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = Demo(runtime)
+    changes = runtime.mapping("AggregateFunction").stats.records_processed
+    before = len(demo.stored_ids())
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    demo.phase("deadline", 11, 10, 2)
+    ids = {e for e in demo.accepted if e.startswith("deadline-")}
+    assert len(ids) == 110
+    counts = settled(demo, before + 110, changes=changes + 110)
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    time.sleep(1.5)
+    # GIVEN 100 events lost: at 1 record a second, more than one 25-second run puts them back
+    lost = sorted(ids)[:100]
+    for event_id in lost:
+        demo.dynamodb.delete_item(TableName=demo.events_table, Key={"event_id": {"S": event_id}})
+    code = replay(["--from", iso(start), "--to", iso(end)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    # THEN the first run stops when its time would run out, and the next goes on from its place
+    assert "stopped: rate" in out or "stopped: deadline" in out
+    assert ledger(out) == {"read": 110, "replayed": 100, "stored_new": 100, "already_stored": 10}
+    assert ids <= demo.stored_ids()
+    assert settled(demo, before + 110, changes=changes + 210) == counts

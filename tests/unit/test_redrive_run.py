@@ -309,3 +309,19 @@ def test_what_a_redrive_puts_back_says_so_and_is_otherwise_the_same_event() -> N
     events = [json.loads(written[0]), *(json.loads(u.data) for u in kpl.deaggregate(written[1]))]
     assert events == [e | {"origin": "redrive"} for e in envelopes]
     assert written[2] == b"\x00not json"
+
+
+def test_a_run_never_waits_for_its_rate_to_the_edge_of_its_deadline() -> None:
+    # GIVEN the rate's last share ending just before this run's deadline
+    clock = FakeClock()
+    source = MemorySource(waiting=[item(1, 5)])
+    redrive, kinesis = service(source, clock, rate=1, max_attempts=3)
+    redrive.limiter._next = clock() + 24.9
+    report = redrive.run(RedriveRequest(), Deadline(25, clock))
+    # THEN it stops at once, the item kept, rather than wait to the edge and leave the re-put no time
+    assert report.stopped == "rate"
+    assert kinesis.calls == []
+    assert source.waiting
+    clock.now += 10
+    assert redrive.run(RedriveRequest(), Deadline(25, clock)).complete
+    assert source.waiting == []

@@ -140,6 +140,7 @@ def test_a_run_cut_by_its_deadline_goes_on_from_its_place_and_every_event_goes_b
     assert reports[-1].complete
     ids = [e["event_id"] for e in put_back(kinesis)]
     assert sorted(ids) == sorted(f"{s}-{i}" for s in ("s0", "s1") for i in range(1, 41))  # each once
+    assert sum(r.counts["read"] for r in reports) == 80  # a batch a run could not finish is counted by the next
     assert cursors.places == {}  # done: forgotten, so the same request later replays anew
 
 
@@ -228,3 +229,21 @@ def test_a_range_that_starts_in_the_future_is_refused_and_one_before_the_retenti
         )
     report = replay.run(ReplayRequest.model_validate({"from": NOW - timedelta(days=3), "to": NOW}), Deadline(9, clock))
     assert "before the stream's retention" in report.notes[0]
+
+
+def test_a_run_never_waits_for_its_rate_to_the_edge_of_its_deadline_and_the_next_run_goes_on() -> None:
+    # GIVEN the rate's last share ending just before this run's deadline (a previous run's large batch)
+    shards = {"s0": [plain("s0", i, f"e{i}") for i in range(1, 6)]}
+    replay, kinesis, _, clock = service(shards, stored=set(), rate=1)
+    replay.limiter._next = clock() + 24.9
+    started = clock()
+    report = replay.run(request(), Deadline(25, clock))
+    # THEN it stops at once: a wait to the edge would leave the put no time, and every later run
+    # would wait to its own edge and put nothing (the first e2e run looped so 133 times)
+    assert report.stopped == "rate"
+    assert kinesis.calls == []
+    assert clock() - started < 1
+    clock.now += 10
+    report = replay.run(request(), Deadline(25, clock))
+    assert report.complete
+    assert [e["event_id"] for e in put_back(kinesis)] == [f"e{i}" for i in range(1, 6)]

@@ -154,7 +154,9 @@ class RedriveService:
         if put_back >= self.max_attempts:
             reason = f"put back on the stream {put_back} times and failed each time; the bound is {self.max_attempts}"
             return self._park(source, item, request, counts, "attempts_exhausted", reason)
-        if not self.limiter.wait_for(len(records), deadline):
+        # the wait leaves the re-put its call's time: a wait to the deadline's edge would leave none,
+        # and every later run would wait to its edge again and put nothing
+        if not self.limiter.wait_for(len(records), deadline.sub(2 * self.producer.call_seconds)):
             return False
         counts["items"] += 1
         limit = self.producer.settings.limits.max_record_bytes

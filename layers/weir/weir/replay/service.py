@@ -160,7 +160,7 @@ class ReplayService:
                 # sequence number, which is all a place can name, so an aggregate is never cut.
                 if not batch or record.sequence_number != batch[-1].sequence_number:
                     why = None
-                    if request.max_records is not None and report.counts["read"] >= request.max_records:
+                    if request.max_records is not None and report.counts["read"] + len(batch) >= request.max_records:
                         why = "max_records"
                     elif not deadline.allows(3 * self.producer.call_seconds):
                         why = "deadline"
@@ -173,7 +173,6 @@ class ReplayService:
                             return False
                         batch = []
                 batch.append(record)
-                report.counts["read"] += 1
             if not self._flush(request, shard_id, batch, place, deadline, report):
                 return False
         finally:
@@ -191,28 +190,31 @@ class ReplayService:
         deadline: Deadline,
         report: ReplayReport,
     ) -> bool:
-        """Check, filter and put back ``batch``; its place is kept only when all of it is back."""
+        """Check, filter and put back ``batch``; its place is kept only when all of it is back. Its
+        counts join the report only then: a batch a run could not finish is read again by the next."""
         if not batch:
             return True
+        counts: Counter[str] = Counter(read=len(batch))
         wanted: list[tuple[StreamRecord, str]] = []
         for record in batch:
             envelope = _envelope(record.data)
             if envelope is None:
-                report.counts["unreadable"] += 1  # no event in it: the quarantine's, not a replay's
+                counts["unreadable"] += 1  # no event in it: the quarantine's, not a replay's
             elif not request.wants(envelope, record.partition_key):
-                report.counts["filtered_out"] += 1
+                counts["filtered_out"] += 1
             else:
                 wanted.append((record, str(envelope["event_id"])))
         stored = self.stored.which([i for _, i in wanted]) if self.stored is not None and wanted else set()
-        report.counts["already_stored"] += len(stored)
+        counts["already_stored"] += len(stored)
         to_put = wanted if request.every_event else [(r, i) for r, i in wanted if i not in stored]
         if request.dry_run:
-            report.counts["would_replay"] += len(to_put)
+            counts["would_replay"] += len(to_put)
+            report.counts.update(counts)
             return True
         if to_put:
-            if not self.limiter.wait_for(len(to_put), deadline):
-                report.counts["already_stored"] -= len(stored)  # this batch is read again next run
-                report.stop("rate")
+            # the wait leaves the put its call's time: a wait to the deadline's edge would leave none
+            if not self.limiter.wait_for(len(to_put), deadline.sub(2 * self.producer.call_seconds)):
+                report.stop("rate")  # the run's time would end before the rate lets this batch go
                 return False
             marks: dict[str, object] = {"origin": REPLAY}
             if not request.recount:
@@ -231,6 +233,7 @@ class ReplayService:
                 # What did go back is harmless to put again: the next run starts at this batch.
                 report.stop("put_failed")
                 return False
+        report.counts.update(counts)
         place.positions[shard_id] = batch[-1].sequence_number
         self._save(request, place)
         return True
