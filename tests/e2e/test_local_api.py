@@ -235,11 +235,19 @@ def trace(event_id: str, expect: str, capsys: pytest.CaptureFixture[str], timeou
         time.sleep(1)
 
 
-def log_lines(runtime: LocalRuntime, function: str, event_id: str) -> list[dict[str, Any]]:
-    """The function's log lines that name ``event_id``, through the local CloudWatch Logs."""
+def log_line(runtime: LocalRuntime, function: str, event_id: str, message: str) -> dict[str, Any]:
+    """The function's log line ``message`` that names ``event_id``, through the local CloudWatch Logs
+    (a line reaches it about a second after the function wrote it)."""
     logs = aws_client(runtime, "logs")
-    found = logs.filter_log_events(logGroupName=f"/aws/lambda/api-test-{function}", filterPattern=f'"{event_id}"')
-    return [json.loads(e["message"]) for e in found["events"]]
+    deadline = time.monotonic() + 20
+    while True:
+        found = logs.filter_log_events(logGroupName=f"/aws/lambda/api-test-{function}", filterPattern=f'"{event_id}"')
+        lines: list[dict[str, Any]] = [json.loads(e["message"]) for e in found["events"]]
+        matching = [line for line in lines if line["message"] == message]
+        if matching or time.monotonic() > deadline:
+            (line,) = matching
+            return line
+        time.sleep(0.5)
 
 
 def test_make_trace_finds_a_stored_event_with_one_trace_id_in_every_function_s_log(
@@ -258,8 +266,8 @@ def test_make_trace_finds_a_stored_event_with_one_trace_id_in_every_function_s_l
     trace_id = item["trace_id"]["S"]
     assert f"trace      {trace_id}" in out
     # AND the ingest's line about it and the process consumer's carry the same trace id
-    (answered,) = [line for line in log_lines(runtime, "ingest", event_id) if line["message"] == "request answered"]
-    (stored,) = [line for line in log_lines(runtime, "process", event_id) if line["message"] == "event stored"]
+    answered = log_line(runtime, "ingest", event_id, "request answered")
+    stored = log_line(runtime, "process", event_id, "event stored")
     assert answered["trace_id"] == stored["trace_id"] == trace_id
     assert stored["event_id"] == event_id
     assert answered["xray_trace_id"] == trace_id  # the ingest invocation's own trace
