@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,24 +65,51 @@ def settled(demo: Demo, stored: int, changes: int) -> dict[str, int]:
     return demo.aggregate_counts()
 
 
+@dataclass
+class Range:
+    """A phase of events posted and settled: their ids, the range they arrived in, and the table's
+    and the aggregates consumer's figures from before it."""
+
+    ids: set[str]
+    start: datetime
+    end: datetime
+    stored_before: int
+    changes_before: int
+    counts: dict[str, int]
+
+
+def posted_and_settled(demo: Demo, name: str, requests: int) -> Range:
+    """``requests`` requests of 10 events of phase ``name``, every one stored and counted."""
+    changes = demo.runtime.mapping("AggregateFunction").stats.records_processed
+    before = len(demo.stored_ids())
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    demo.phase(name, requests, 10, 2)
+    ids = {e for e in demo.accepted if e.startswith(f"{name}-")}
+    assert len(ids) == requests * 10
+    counts = settled(demo, before + len(ids), changes=changes + len(ids))
+    assert counts.get(f"demo.{name}") == len(ids)
+    return Range(ids, start, datetime.now(UTC) + timedelta(seconds=1), before, changes, counts)
+
+
+def lose(demo: Demo, event_ids: list[str]) -> None:
+    """Delete ``event_ids`` from the events table (a sink restored from an older backup)."""
+    for event_id in event_ids:
+        demo.dynamodb.delete_item(TableName=demo.events_table, Key={"event_id": {"S": event_id}})
+
+
 @pytest.mark.timeout(400)
 def test_deleted_events_come_back_once_and_a_second_replay_or_a_dry_run_changes_nothing(
     runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     demo = Demo(runtime)
-    start = datetime.now(UTC) - timedelta(seconds=1)
-    demo.phase("replayed", 4, 10, 2)
-    assert len(demo.accepted) == 40
-    counts = settled(demo, 40, changes=40)
-    assert counts.get("demo.replayed") == 40
-    end = datetime.now(UTC) + timedelta(seconds=1)
+    phase = posted_and_settled(demo, "replayed", 4)
+    start, end, counts = phase.start, phase.end, phase.counts
     time.sleep(1.5)  # the range has ended
 
     # GIVEN ten events lost from the events table (a sink restored from an older backup)
-    lost = sorted(demo.accepted)[:10]
-    for event_id in lost:
-        demo.dynamodb.delete_item(TableName=demo.events_table, Key={"event_id": {"S": event_id}})
-    assert len(demo.stored_ids() & demo.accepted) == 30
+    lost = sorted(phase.ids)[:10]
+    lose(demo, lost)
+    assert len(demo.stored_ids() & phase.ids) == 30
 
     # WHEN the range is replayed in runs of at most 15 records (each run stops, the next goes on)
     code = replay(["--from", iso(start), "--to", iso(end), "--max-records", "15"])
@@ -90,11 +118,11 @@ def test_deleted_events_come_back_once_and_a_second_replay_or_a_dry_run_changes_
     assert out.count("stopped: max_records") >= 2  # cut, and resumed from its place
     # THEN the ledger accounts for the range, and the ten are back, once each, marked as replayed
     assert ledger(out) == {"read": 40, "replayed": 10, "stored_new": 10, "already_stored": 30}
-    assert demo.accepted <= demo.stored_ids()
+    assert phase.ids <= demo.stored_ids()
     items = {i["event_id"]["S"]: i for i in demo._scan(demo.events_table)}
-    assert sorted(e for e in items if items[e].get("origin", {}).get("S") == "replay") == lost
+    assert sorted(e for e in phase.ids if items[e].get("origin", {}).get("S") == "replay") == lost
     # AND the aggregates, which had counted them, are unchanged (the consumer took the ten new items)
-    assert settled(demo, 40, changes=50) == counts
+    assert settled(demo, phase.stored_before + 40, changes=phase.changes_before + 50) == counts
 
     # WHEN the same range is replayed again THEN nothing is put back, nothing stored anew
     code = replay(["--from", iso(start), "--to", iso(end)])
@@ -103,14 +131,14 @@ def test_deleted_events_come_back_once_and_a_second_replay_or_a_dry_run_changes_
     assert ledger(out) == {"read": 40, "replayed": 0, "stored_new": 0, "already_stored": 40}
 
     # WHEN one more is lost and a dry run is asked THEN it says what it would do and does nothing
-    demo.dynamodb.delete_item(TableName=demo.events_table, Key={"event_id": {"S": lost[0]}})
+    lose(demo, lost[:1])
     code = replay(["--from", iso(start), "--to", iso(end), "--dry-run"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert ledger(out) == {"read": 40, "replayed": 0, "stored_new": 0, "already_stored": 39, "would_replay": 1}
     time.sleep(3)
     assert lost[0] not in demo.stored_ids()
-    assert settled(demo, 39, changes=50) == counts
+    assert settled(demo, phase.stored_before + 39, changes=phase.changes_before + 50) == counts
 
 
 def archived_ids(demo: Demo) -> set[str]:
@@ -133,32 +161,22 @@ def test_deleted_events_come_back_once_from_the_archive(
     runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     demo = Demo(runtime)
-    changes = runtime.mapping("AggregateFunction").stats.records_processed
-    before = len(demo.stored_ids())
-    start = datetime.now(UTC) - timedelta(seconds=1)
-    demo.phase("archived", 2, 10, 2)
-    ids = {e for e in demo.accepted if e.startswith("archived-")}
-    assert len(ids) == 20
-    counts = settled(demo, before + 20, changes=changes + 20)
-    assert counts.get("demo.archived") == 20
+    phase = posted_and_settled(demo, "archived", 2)
     # GIVEN every event of the range in the archive (Firehose's objects, by arrival hour)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not ids <= archived_ids(demo):
+    while time.monotonic() < deadline and not phase.ids <= archived_ids(demo):
         time.sleep(1)
-    assert ids <= archived_ids(demo)
-    end = datetime.now(UTC)
+    assert phase.ids <= archived_ids(demo)
     time.sleep(1.5)
     # AND five of them lost from the events table
-    lost = sorted(ids)[:5]
-    for event_id in lost:
-        demo.dynamodb.delete_item(TableName=demo.events_table, Key={"event_id": {"S": event_id}})
+    lose(demo, sorted(phase.ids)[:5])
     # WHEN the range is replayed from the archive THEN the five are back, once each; the aggregates hold
-    code = replay(["--from", iso(start), "--to", iso(end), "--source", "archive"])
+    code = replay(["--from", iso(phase.start), "--to", iso(phase.end), "--source", "archive"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert ledger(out) == {"read": 20, "replayed": 5, "stored_new": 5, "already_stored": 15}
-    assert ids <= demo.stored_ids()
-    assert settled(demo, before + 20, changes=changes + 25) == counts
+    assert phase.ids <= demo.stored_ids()
+    assert settled(demo, phase.stored_before + 20, changes=phase.changes_before + 25) == phase.counts
 
 
 @pytest.mark.timeout(300)
@@ -166,24 +184,15 @@ def test_a_replay_its_deadline_cuts_goes_on_in_the_next_run_and_finishes(
     runtime: LocalRuntime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     demo = Demo(runtime)
-    changes = runtime.mapping("AggregateFunction").stats.records_processed
-    before = len(demo.stored_ids())
-    start = datetime.now(UTC) - timedelta(seconds=1)
-    demo.phase("deadline", 11, 10, 2)
-    ids = {e for e in demo.accepted if e.startswith("deadline-")}
-    assert len(ids) == 110
-    counts = settled(demo, before + 110, changes=changes + 110)
-    end = datetime.now(UTC) + timedelta(seconds=1)
+    phase = posted_and_settled(demo, "deadline", 11)
     time.sleep(1.5)
     # GIVEN 100 events lost: at 1 record a second, more than one 25-second run puts them back
-    lost = sorted(ids)[:100]
-    for event_id in lost:
-        demo.dynamodb.delete_item(TableName=demo.events_table, Key={"event_id": {"S": event_id}})
-    code = replay(["--from", iso(start), "--to", iso(end)])
+    lose(demo, sorted(phase.ids)[:100])
+    code = replay(["--from", iso(phase.start), "--to", iso(phase.end)])
     out = capsys.readouterr().out
     assert code == 0, out
     # THEN the first run stops when its time would run out, and the next goes on from its place
     assert "stopped: rate" in out or "stopped: deadline" in out
     assert ledger(out) == {"read": 110, "replayed": 100, "stored_new": 100, "already_stored": 10}
-    assert ids <= demo.stored_ids()
-    assert settled(demo, before + 110, changes=changes + 210) == counts
+    assert phase.ids <= demo.stored_ids()
+    assert settled(demo, phase.stored_before + 110, changes=phase.changes_before + 210) == phase.counts

@@ -247,3 +247,28 @@ def test_a_run_never_waits_for_its_rate_to_the_edge_of_its_deadline_and_the_next
     report = replay.run(request(), Deadline(25, clock))
     assert report.complete
     assert [e["event_id"] for e in put_back(kinesis)] == [f"e{i}" for i in range(1, 6)]
+
+
+def test_a_second_replay_finds_the_lease_taken_and_reads_nothing() -> None:
+    from tests.fakes import FakeLambdaContext
+    from weir.redrive.lease import Holder
+
+    class TakenLease:
+        def __init__(self) -> None:
+            self.released: list[str] = []
+
+        def acquire(self, owner: str, seconds: float) -> Holder | None:
+            return Holder("the-first-replay", 1_800_000_000.0)
+
+        def release(self, owner: str) -> None:
+            self.released.append(owner)
+
+    shards = {"s0": [plain("s0", 1, "e1")]}
+    replay, kinesis, _, _ = service(shards, stored=set())
+    lease = TakenLease()
+    replay.lease = lease  # type: ignore[assignment]
+    answer = replay.handle({"from": START.isoformat(), "to": END.isoformat()}, FakeLambdaContext(timeout_seconds=60))
+    assert (answer["complete"], answer["stopped"]) == (False, "lease")
+    assert answer["lease_holder"].startswith("the-first-replay until")
+    assert kinesis.calls == []
+    assert lease.released == []  # not ours to give back

@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
+
+T = TypeVar("T")
 
 LEASE_ID = "lease#redrive"
 
@@ -76,3 +78,19 @@ class RunLease:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+
+def under_lease(
+    lease: RunLease | None, owner: str, seconds: float, work: Callable[[], T], taken: Callable[[Holder], T]
+) -> T:
+    """``work()`` while holding ``lease`` (for ``seconds``), given back after whatever happens; or
+    ``taken(holder)`` when another run holds it. Without a lease, ``work()``."""
+    if lease is None:
+        return work()
+    holder = lease.acquire(owner, seconds)
+    if holder is not None:
+        return taken(holder)
+    try:
+        return work()
+    finally:
+        lease.release(owner)

@@ -12,7 +12,7 @@ from weir.failures import MalformedFailureRecord, RecordsExpired
 from weir.origin import REDRIVE, marked
 from weir.producer import Producer
 from weir.redrive.attempts import AttemptCounter, record_identity
-from weir.redrive.lease import RunLease
+from weir.redrive.lease import Holder, RunLease, under_lease
 from weir.redrive.limiter import RateLimiter
 from weir.redrive.recount import AggregateRecount
 from weir.redrive.request import RedriveRequest, SourceName, parse_request
@@ -74,19 +74,15 @@ class RedriveService:
         remaining = context.get_remaining_time_in_millis() / 1000.0
         deadline = Deadline.for_invocation(context, remaining, self.safety_margin_seconds)
         owner = str(getattr(context, "aws_request_id", "") or id(self))
+
+        def taken(holder: Holder) -> dict[str, Any]:
+            report = RedriveReport(dry_run=False)
+            report.stop("lease")
+            report.lease_holder = f"{holder.owner} until {holder.until:.0f} (epoch seconds)"
+            return report.to_json()
+
         # Dry runs too: they hold the messages they look at invisible while they run.
-        if self.lease is not None:
-            holder = self.lease.acquire(owner, remaining)
-            if holder is not None:
-                report = RedriveReport(dry_run=False)
-                report.stop("lease")
-                report.lease_holder = f"{holder.owner} until {holder.until:.0f} (epoch seconds)"
-                return report.to_json()
-            try:
-                return self.run(request, deadline).to_json()
-            finally:
-                self.lease.release(owner)
-        return self.run(request, deadline).to_json()
+        return under_lease(self.lease, owner, remaining, lambda: self.run(request, deadline).to_json(), taken)
 
     def run(self, request: RedriveRequest, deadline: Deadline) -> RedriveReport:
         report = RedriveReport(dry_run=request.dry_run)

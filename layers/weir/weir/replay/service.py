@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from weir.deadline import Deadline, LambdaContextLike
 from weir.origin import COUNTED_BEFORE, REPLAY, with_fields
 from weir.producer import Producer, Record
-from weir.redrive.lease import RunLease
+from weir.redrive.lease import Holder, RunLease, under_lease
 from weir.redrive.limiter import RateLimiter
 from weir.replay.cursor import CursorStore, Place
 from weir.replay.request import ReplayRequest, parse_request
@@ -107,18 +107,16 @@ class ReplayService:
         remaining = context.get_remaining_time_in_millis() / 1000.0
         deadline = Deadline.for_invocation(context, remaining, self.safety_margin_seconds)
         owner = str(getattr(context, "aws_request_id", "") or id(self))
-        if self.lease is None:
-            return self.run(request, deadline).to_json(request.report_ids)
-        holder = self.lease.acquire(owner, remaining)
-        if holder is not None:
+
+        def taken(holder: Holder) -> dict[str, Any]:
             report = ReplayReport(dry_run=request.dry_run)
             report.stop("lease")
             report.lease_holder = f"{holder.owner} until {holder.until:.0f} (epoch seconds)"
             return report.to_json(False)
-        try:
-            return self.run(request, deadline).to_json(request.report_ids)
-        finally:
-            self.lease.release(owner)
+
+        return under_lease(
+            self.lease, owner, remaining, lambda: self.run(request, deadline).to_json(request.report_ids), taken
+        )
 
     def run(self, request: ReplayRequest, deadline: Deadline) -> ReplayReport:
         now = self.now()
