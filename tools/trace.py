@@ -42,12 +42,13 @@ class Finding:
     answered: dict[str, Any] | None = None  # the ingest's "request answered" line that names it
     fate: str | None = None  # written, spilled or not_taken, as the API answered
     consumer_lines: list[dict[str, Any]] = field(default_factory=list)  # the process consumer's lines about it
+    parked: dict[str, Any] | None = None  # the redrive's line that parked an item holding it (unrecoverable)
     in_failure_destination: bool = False
     queues: dict[str, int] = field(default_factory=dict)  # messages in each queue, counted
 
     @property
     def known(self) -> bool:
-        return bool(self.item or self.answered or self.consumer_lines or self.in_failure_destination)
+        return bool(self.item or self.answered or self.consumer_lines or self.parked or self.in_failure_destination)
 
     @property
     def quarantined(self) -> dict[str, Any] | None:
@@ -78,6 +79,14 @@ def find(stack: StackInfo, event_id: str, search_days: float = SEARCH_DAYS) -> F
         for line in _lines(logs, f"/aws/lambda/{stack.name}-process", event_id, since)
         if line.get("event_id") == event_id
     ]
+    finding.parked = next(
+        (
+            line
+            for line in _lines(logs, f"/aws/lambda/{stack.name}-redrive", event_id, since)
+            if line.get("message") == "item parked as unrecoverable" and event_id in line.get("event_ids", [])
+        ),
+        None,
+    )
     if finding.item is None:
         arn = outputs.get("FailureDestinationArn", "")
         if arn.startswith("arn:aws:s3:::"):
@@ -177,6 +186,15 @@ def render(finding: Finding) -> str:
             '  next       make redrive EVENT=\'{"sources":["quarantine"]}\' puts it back unchanged: it is quarantined '
             "again until the consumer takes what it holds (docs/operations.md)"
         )
+    elif finding.parked is not None:
+        lines.append(
+            f"  where      unrecoverable queue (the redrive parked the {finding.parked.get('source')} item holding it)"
+        )
+        lines.append(f"  reason     {finding.parked.get('reason')}")
+        lines.append(
+            "  next       nothing takes it again by itself: the message holds the item and its reason "
+            "(docs/operations.md, Alarms: unrecoverable-not-empty)"
+        )
     elif finding.in_failure_destination:
         lines.append("  where      failure destination (the mapping gave up on its batch)")
         lines.append("  next       the next redrive run puts it back on the stream (origin: redrive)")
@@ -195,7 +213,7 @@ def render(finding: Finding) -> str:
                 f"  retries    {len(failed)} failed attempt(s) to store it; the last: {failed[-1].get('error')}"
             )
         parked = finding.queues.get("unrecoverable queue", 0)
-        if parked and not finding.quarantined:
+        if parked and not finding.quarantined and finding.parked is None:
             lines.append(f"  note       {parked} item(s) wait in the unrecoverable queue; make redrive reports them")
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from tests.fakes import FakeClock, FakeKinesis
+from tests.fakes import FakeClock, FakeKinesis, logged_lines
 from weir.deadline import Deadline
 from weir.producer import Producer, Record
 from weir.redrive.attempts import record_identity
@@ -125,11 +125,16 @@ def test_a_record_is_parked_only_after_it_was_put_back_the_bound_and_came_back()
         report = redrive.run(RedriveRequest(), Deadline(60, clock))
         assert report.counts["overflow"]["items_redriven"] == 1, run
         source.waiting.append(item(0, 2))  # the consumer failed it again: it is back in the source
-    report = redrive.run(RedriveRequest(), Deadline(60, clock))
+    with logged_lines() as lines:
+        report = redrive.run(RedriveRequest(), Deadline(60, clock))
     assert report.counts["overflow"] == Counter({"items": 1, "attempts_exhausted": 1})
     [(_, reason)] = source.parked
     assert "put back on the stream 3 times" in reason
     assert set(put_back_counts(kinesis).values()) == {3}
+    # the line make trace finds the item's events by
+    (parked,) = [line for line in lines if line["message"] == "item parked as unrecoverable"]
+    assert parked["event_ids"] == ["e0-0", "e0-1"]
+    assert parked["outcome"] == "attempts_exhausted"
 
 
 @settings(max_examples=60, deadline=None)

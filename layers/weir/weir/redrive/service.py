@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 from weir import kpl
 from weir.deadline import Deadline, LambdaContextLike
 from weir.failures import MalformedFailureRecord, RecordsExpired
+from weir.observability import logger
 from weir.origin import REDRIVE, marked
-from weir.producer import Producer
+from weir.producer import Producer, Record
 from weir.redrive.attempts import AttemptCounter, record_identity
 from weir.redrive.lease import Holder, RunLease, under_lease
 from weir.redrive.limiter import RateLimiter
@@ -149,7 +151,7 @@ class RedriveService:
         put_back = max((self.attempts.count(identity) for identity in identities), default=0)
         if put_back >= self.max_attempts:
             reason = f"put back on the stream {put_back} times and failed each time; the bound is {self.max_attempts}"
-            return self._park(source, item, request, counts, "attempts_exhausted", reason)
+            return self._park(source, item, request, counts, "attempts_exhausted", reason, event_ids(records))
         # the wait leaves the re-put its call's time: a wait to the deadline's edge would leave none,
         # and every later run would wait to its edge again and put nothing
         if not self.limiter.wait_for(len(records), deadline.sub(2 * self.producer.call_seconds)):
@@ -190,7 +192,13 @@ class RedriveService:
 
     @staticmethod
     def _park(
-        source: Source, item: Item, request: RedriveRequest, counts: Counter[str], outcome: str, reason: str
+        source: Source,
+        item: Item,
+        request: RedriveRequest,
+        counts: Counter[str],
+        outcome: str,
+        reason: str,
+        parked_ids: list[str] | None = None,
     ) -> bool:
         counts["items"] += 1
         counts[outcome] += 1
@@ -198,7 +206,33 @@ class RedriveService:
             source.release(item)
         else:
             source.unrecoverable(item, reason)
+            # the event ids it holds, when it could be read: what make trace finds an event by
+            logger.warning(
+                "item parked as unrecoverable",
+                extra={"source": item.source, "ref": item.ref, "outcome": outcome, "reason": reason[:500]}
+                | ({"event_ids": parked_ids} if parked_ids else {}),
+            )
         return True
+
+
+def event_ids(records: list[Record]) -> list[str]:
+    """The event ids of the envelopes ``records`` hold (each event of an aggregate)."""
+    found: list[str] = []
+    for record in records:
+        datas = [record.data]
+        if kpl.is_aggregated(record.data):
+            try:
+                datas = [user.data for user in kpl.deaggregate(record.data)]
+            except kpl.UnreadableAggregate:
+                continue
+        for data in datas:
+            try:
+                event_id = json.loads(data).get("event_id")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(event_id, str) and event_id:
+                found.append(event_id)
+    return found
 
 
 def record_redrive_metrics(report: dict[str, Any]) -> None:
