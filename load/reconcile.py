@@ -25,14 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from tools.readback import failure_destination_event_ids, stream_records
+from tools.readback import queue_count as count_queue
 from tools.stack import StackInfo
 
 KEYS_PER_CALL = 100  # BatchGetItem's limit
-QUEUE_COUNTS = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 
 
 class Interrupted(Exception):
@@ -197,8 +193,7 @@ class TableCheck:
 
 def queue_count(stack: StackInfo, url: str) -> int:
     """Messages in the queue (visible, in flight and delayed), without receiving any."""
-    attributes = stack.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUE_COUNTS))
-    return sum(int(attributes["Attributes"].get(name, 0)) for name in QUEUE_COUNTS)
+    return count_queue(stack.client("sqs"), url)
 
 
 def quarantine_url(stack: StackInfo) -> str | None:

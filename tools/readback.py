@@ -44,6 +44,20 @@ def user_records(partition_key: str, data: bytes) -> list[tuple[int | None, tupl
     return [(None, (partition_key, data))]
 
 
+# What a queue holds without a receive: visible, in flight and delayed messages.
+QUEUE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def queue_count(sqs: Any, queue_url: str) -> int:
+    """Messages in the queue (visible, in flight and delayed), without receiving any."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_COUNTS))["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in QUEUE_COUNTS)
+
+
 class QueueNotDrained(RuntimeError):
     """The queue never confirmed it was empty: a count from it would be short."""
 

@@ -27,6 +27,7 @@ from collections import Counter
 from typing import Any
 
 from tools.stack import StackInfo, load_stack
+from weir.replay.stored import StoredEvents
 
 # A run lasts up to RedriveTimeoutSeconds (at most 900 s): the call waits that long for its answer.
 INVOKE_READ_TIMEOUT_SECONDS = 910
@@ -81,23 +82,8 @@ def run_all(stack: StackInfo, request: dict[str, Any], say: Any = print) -> tupl
 
 
 def stored(stack: StackInfo, event_ids: list[str]) -> set[str]:
-    """Which of ``event_ids`` the events table holds (BatchGetItem, 100 keys a call)."""
-    dynamodb = stack.client("dynamodb")
-    table = stack.outputs["EventsTableName"]
-    found: set[str] = set()
-    wanted = sorted(set(event_ids))
-    for start in range(0, len(wanted), 100):
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [{"event_id": {"S": i}} for i in wanted[start : start + 100]],
-                "ProjectionExpression": "event_id",
-            }
-        }
-        while request:
-            answer = dynamodb.batch_get_item(RequestItems=request)
-            found |= {item["event_id"]["S"] for item in answer["Responses"].get(table, [])}
-            request = answer.get("UnprocessedKeys") or {}
-    return found
+    """Which of ``event_ids`` the events table holds: the replay function's own check (BatchGetItem)."""
+    return StoredEvents(stack.client("dynamodb"), stack.outputs["EventsTableName"]).which(event_ids)
 
 
 def drain(stack: StackInfo, event_ids: list[str], timeout: float, poll: float = 2.0) -> set[str]:

@@ -21,17 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tools.readback import failure_destination_event_ids
+from tools.readback import failure_destination_event_ids, queue_count
 from tools.stack import StackInfo, load_stack
+from weir.texts import parse_moment
 
 NOT_FOUND = 3
 # How far back the logs are searched by default (the log groups keep LogRetentionDays).
 SEARCH_DAYS = 14
-QUEUE_COUNTS = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 
 
 @dataclass
@@ -127,7 +123,7 @@ def _window(stack: StackInfo, item: dict[str, Any]) -> dict[str, Any] | None:
     width = max((int(m.get("TumblingWindowInSeconds", 0)) for m in mappings), default=0)
     if width <= 0:
         return None
-    stored = _moment(str(item["stored_at"])).timestamp()
+    stored = parse_moment(str(item["stored_at"])).timestamp()
     start = datetime.fromtimestamp(stored // width * width, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     key = {"window_start": {"S": start}, "type": {"S": str(item.get("type", ""))}}
     got = stack.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True)
@@ -143,12 +139,7 @@ def _queue_counts(stack: StackInfo) -> dict[str, int]:
     arn = stack.outputs.get("QuarantineArn")
     if arn:
         urls["quarantine"] = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
-    counts = {}
-    for name, url in urls.items():
-        if url:
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUE_COUNTS))["Attributes"]
-            counts[name] = sum(int(attributes.get(a, 0)) for a in QUEUE_COUNTS)
-    return counts
+    return {name: queue_count(sqs, url) for name, url in urls.items() if url}
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
@@ -156,11 +147,6 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
     deserializer = TypeDeserializer()
     return {k: deserializer.deserialize(v) for k, v in item.items()}
-
-
-def _moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def render(finding: Finding) -> str:
@@ -221,7 +207,7 @@ def render(finding: Finding) -> str:
 def _stored(item: dict[str, Any], window: dict[str, Any] | None) -> list[str]:
     lines = [f"  where      events table (stored {item.get('stored_at')})"]
     if item.get("accepted_at") and item.get("stored_at"):
-        latency = (_moment(str(item["stored_at"])) - _moment(str(item["accepted_at"]))).total_seconds() * 1000
+        latency = (parse_moment(str(item["stored_at"])) - parse_moment(str(item["accepted_at"]))).total_seconds() * 1000
         lines.append(f"  latency    {latency:,.0f} ms from the API to the table")
     if item.get("stream_shard_id"):
         place = f"{item['stream_shard_id']} sequence {item.get('stream_sequence_number')}"

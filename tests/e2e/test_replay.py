@@ -41,6 +41,14 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def replayed(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """make replay with ``args``: what it printed, once it exited 0 (every event put back stored)."""
+    code = replay(list(args))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return out
+
+
 def ledger(out: str) -> dict[str, int]:
     """The ledger's ``  name  N`` lines."""
     rows = {}
@@ -112,9 +120,7 @@ def test_deleted_events_come_back_once_and_a_second_replay_or_a_dry_run_changes_
     assert len(demo.stored_ids() & phase.ids) == 30
 
     # WHEN the range is replayed in runs of at most 15 records (each run stops, the next goes on)
-    code = replay(["--from", iso(start), "--to", iso(end), "--max-records", "15"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = replayed(capsys, "--from", iso(start), "--to", iso(end), "--max-records", "15")
     assert out.count("stopped: max_records") >= 2  # cut, and resumed from its place
     # THEN the ledger accounts for the range, and the ten are back, once each, marked as replayed
     assert ledger(out) == {"read": 40, "replayed": 10, "stored_new": 10, "already_stored": 30}
@@ -125,16 +131,12 @@ def test_deleted_events_come_back_once_and_a_second_replay_or_a_dry_run_changes_
     assert settled(demo, phase.stored_before + 40, changes=phase.changes_before + 50) == counts
 
     # WHEN the same range is replayed again THEN nothing is put back, nothing stored anew
-    code = replay(["--from", iso(start), "--to", iso(end)])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = replayed(capsys, "--from", iso(start), "--to", iso(end))
     assert ledger(out) == {"read": 40, "replayed": 0, "stored_new": 0, "already_stored": 40}
 
     # WHEN one more is lost and a dry run is asked THEN it says what it would do and does nothing
     lose(demo, lost[:1])
-    code = replay(["--from", iso(start), "--to", iso(end), "--dry-run"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = replayed(capsys, "--from", iso(start), "--to", iso(end), "--dry-run")
     assert ledger(out) == {"read": 40, "replayed": 0, "stored_new": 0, "already_stored": 39, "would_replay": 1}
     time.sleep(3)
     assert lost[0] not in demo.stored_ids()
@@ -171,9 +173,7 @@ def test_deleted_events_come_back_once_from_the_archive(
     # AND five of them lost from the events table
     lose(demo, sorted(phase.ids)[:5])
     # WHEN the range is replayed from the archive THEN the five are back, once each; the aggregates hold
-    code = replay(["--from", iso(phase.start), "--to", iso(phase.end), "--source", "archive"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = replayed(capsys, "--from", iso(phase.start), "--to", iso(phase.end), "--source", "archive")
     assert ledger(out) == {"read": 20, "replayed": 5, "stored_new": 5, "already_stored": 15}
     assert phase.ids <= demo.stored_ids()
     assert settled(demo, phase.stored_before + 20, changes=phase.changes_before + 25) == phase.counts
@@ -188,9 +188,7 @@ def test_a_replay_its_deadline_cuts_goes_on_in_the_next_run_and_finishes(
     time.sleep(1.5)
     # GIVEN 100 events lost: at 1 record a second, more than one 25-second run puts them back
     lose(demo, sorted(phase.ids)[:100])
-    code = replay(["--from", iso(phase.start), "--to", iso(phase.end)])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out = replayed(capsys, "--from", iso(phase.start), "--to", iso(phase.end))
     # THEN the first run stops when its time would run out, and the next goes on from its place
     assert "stopped: rate" in out or "stopped: deadline" in out
     assert ledger(out) == {"read": 110, "replayed": 100, "stored_new": 100, "already_stored": 10}

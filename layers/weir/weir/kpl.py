@@ -66,12 +66,18 @@ def _varint_size(value: int) -> int:
 
 def user_record_count(data: bytes) -> int:
     """How many user records a Kinesis record's data holds: 1 unless it is a readable aggregate."""
-    if not is_aggregated(data):
-        return 1
-    try:
-        return len(deaggregate(data))
-    except UnreadableAggregate:
-        return 1
+    return len(user_data(data))
+
+
+def user_data(data: bytes) -> list[bytes]:
+    """The data of each user record a Kinesis record's data holds: the data itself unless it is a
+    readable aggregate."""
+    if is_aggregated(data):
+        try:
+            return [user.data for user in deaggregate(data)]
+        except UnreadableAggregate:
+            pass
+    return [data]
 
 
 def aggregate(records: Sequence[UserRecord]) -> bytes:

@@ -10,6 +10,7 @@ harm than a copy that cannot be written.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from weir import kpl
 from weir.producer import Record
@@ -53,15 +54,21 @@ def _marked(data: bytes, origin: str) -> bytes:
     return with_fields(data, {"origin": origin})
 
 
+def envelope_of(data: bytes) -> dict[str, Any] | None:
+    """The envelope a record's data holds (a JSON object with an event id), or None for anything else."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(document, dict) and isinstance(document.get("event_id"), str) and document["event_id"]:
+        return document
+    return None
+
+
 def with_fields(data: bytes, fields: dict[str, object]) -> bytes:
     """An envelope's bytes with ``fields`` set; anything that is not an envelope, unchanged."""
-    try:
-        envelope = json.loads(data)
-    except (UnicodeDecodeError, ValueError):
-        return data
-    if not isinstance(envelope, dict) or "event_id" not in envelope:
-        return data
-    if all(envelope.get(k) == v for k, v in fields.items()):
+    envelope = envelope_of(data)
+    if envelope is None or all(envelope.get(k) == v for k, v in fields.items()):
         return data
     envelope.update(fields)
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from typing import Any
 
+from weir.origin import envelope_of
 from weir.producer import Record
 
 
 def record_identity(record: Record) -> str:
     """The event_id when the data is an envelope, else a hash of the record's bytes."""
-    try:
-        event_id = json.loads(record.data).get("event_id")
-        if isinstance(event_id, str) and event_id:
-            return f"event#{event_id}"
-    except (ValueError, AttributeError):
-        pass
+    envelope = envelope_of(record.data)
+    if envelope is not None:
+        return f"event#{envelope['event_id']}"
     digest = hashlib.sha256(record.partition_key.encode() + b"\x00" + record.data).hexdigest()
     return f"sha256#{digest}"
 

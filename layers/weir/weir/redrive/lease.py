@@ -26,6 +26,9 @@ class Holder:
     owner: str
     until: float  # epoch seconds
 
+    def describe(self) -> str:
+        return f"{self.owner} until {self.until:.0f} (epoch seconds)"
+
 
 class RunLease:
     def __init__(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +10,7 @@ from weir import kpl
 from weir.deadline import Deadline, LambdaContextLike
 from weir.failures import MalformedFailureRecord, RecordsExpired
 from weir.observability import logger
-from weir.origin import REDRIVE, marked
+from weir.origin import REDRIVE, envelope_of, marked
 from weir.producer import Producer, Record
 from weir.redrive.attempts import AttemptCounter, record_identity
 from weir.redrive.lease import Holder, RunLease, under_lease
@@ -80,7 +79,7 @@ class RedriveService:
         def taken(holder: Holder) -> dict[str, Any]:
             report = RedriveReport(dry_run=False)
             report.stop("lease")
-            report.lease_holder = f"{holder.owner} until {holder.until:.0f} (epoch seconds)"
+            report.lease_holder = holder.describe()
             return report.to_json()
 
         # Dry runs too: they hold the messages they look at invisible while they run.
@@ -217,22 +216,8 @@ class RedriveService:
 
 def event_ids(records: list[Record]) -> list[str]:
     """The event ids of the envelopes ``records`` hold (each event of an aggregate)."""
-    found: list[str] = []
-    for record in records:
-        datas = [record.data]
-        if kpl.is_aggregated(record.data):
-            try:
-                datas = [user.data for user in kpl.deaggregate(record.data)]
-            except kpl.UnreadableAggregate:
-                continue
-        for data in datas:
-            try:
-                event_id = json.loads(data).get("event_id")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(event_id, str) and event_id:
-                found.append(event_id)
-    return found
+    envelopes = (envelope_of(data) for record in records for data in kpl.user_data(record.data))
+    return [str(envelope["event_id"]) for envelope in envelopes if envelope is not None]
 
 
 def record_redrive_metrics(report: dict[str, Any]) -> None:

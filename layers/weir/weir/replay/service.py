@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -10,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from weir.deadline import Deadline, LambdaContextLike
-from weir.origin import COUNTED_BEFORE, REPLAY, with_fields
+from weir.origin import COUNTED_BEFORE, REPLAY, envelope_of, with_fields
 from weir.producer import Producer, Record
 from weir.redrive.lease import Holder, RunLease, under_lease
 from weir.redrive.limiter import RateLimiter
@@ -111,7 +110,7 @@ class ReplayService:
         def taken(holder: Holder) -> dict[str, Any]:
             report = ReplayReport(dry_run=request.dry_run)
             report.stop("lease")
-            report.lease_holder = f"{holder.owner} until {holder.until:.0f} (epoch seconds)"
+            report.lease_holder = holder.describe()
             return report.to_json(False)
 
         return under_lease(
@@ -195,7 +194,7 @@ class ReplayService:
         counts: Counter[str] = Counter(read=len(batch))
         wanted: list[tuple[StreamRecord, str]] = []
         for record in batch:
-            envelope = _envelope(record.data)
+            envelope = envelope_of(record.data)
             if envelope is None:
                 counts["unreadable"] += 1  # no event in it: the quarantine's, not a replay's
             elif not request.wants(envelope, record.partition_key):
@@ -251,13 +250,3 @@ class ReplayService:
                 f"from is before the {request.source}'s retention: records that arrived before about "
                 f"{iso_millis(oldest)} are no longer there, and the replay starts at the oldest one left"
             )
-
-
-def _envelope(data: bytes) -> dict[str, Any] | None:
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if isinstance(document, dict) and isinstance(document.get("event_id"), str) and document["event_id"]:
-        return document
-    return None
